@@ -1,0 +1,230 @@
+/**
+ * The validated options every other module reads: where the API is, which key to use for which
+ * workspace, and the timing policy of the token manager.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import { AuthConfigError, type AuthError } from "./AuthError.js"
+
+/**
+ * The options accepted by {@link layer} and {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The API base *including* the `/v1/rest` prefix, e.g. `https://api.example.com/v1/rest`. */
+  readonly baseUrl: string | URL
+  readonly workspace: string
+  readonly apiKeyId: string
+  readonly apiKeySecret: Redacted.Redacted<string> | string
+  /** Bound on each token request. Default 10 seconds. */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /** Fraction of an access token's lifetime at which it is refreshed ahead. Default 0.8. */
+  readonly refreshAt?: number | undefined
+  /** A token within this of its expiry is never handed out. Default 30 seconds. */
+  readonly expirySkew?: Duration.DurationInput | undefined
+  /** Spacing of the token manager's retries after a failure. Default {@link defaultRetrySchedule}. */
+  readonly retrySchedule?: Schedule.Schedule<unknown, AuthError> | undefined
+}
+
+/**
+ * The validated configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The API base including `/v1/rest`, without a trailing slash. */
+  readonly baseUrl: string
+  readonly workspace: string
+  readonly apiKeyId: string
+  readonly apiKeySecret: Redacted.Redacted<string>
+  readonly requestTimeout: Duration.Duration
+  readonly refreshAt: number
+  readonly expirySkew: Duration.Duration
+  readonly retrySchedule: Schedule.Schedule<unknown, AuthError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class AuthConfig extends Context.Tag("effect-revault-auth/AuthConfig")<AuthConfig, Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRequestTimeout: Duration.Duration = Duration.seconds(10)
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRefreshAt = 0.8
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultExpirySkew: Duration.Duration = Duration.seconds(30)
+
+/**
+ * Exponential backoff from 250 ms with jitter, each delay capped at 30 s. It never gives up:
+ * the token manager keeps trying for as long as it lives.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRetrySchedule: Schedule.Schedule<unknown, AuthError> = Schedule.exponential("250 millis").pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(30)))
+)
+
+const loopbackHost = (hostname: string): boolean =>
+  hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+
+const fail = (field: string, message: string) => Effect.fail(new AuthConfigError({ field, message }))
+
+const nonEmpty = (field: string, value: string) =>
+  value.trim().length === 0 ? fail(field, `${field} must not be empty`) : Effect.succeed(value)
+
+const validBaseUrl = (input: string | URL): Effect.Effect<string, AuthConfigError> => {
+  const text = String(input)
+  if (!URL.canParse(text)) return fail("baseUrl", `baseUrl is not a URL: ${JSON.stringify(text.slice(0, 200))}`)
+  const url = new URL(text)
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    return fail("baseUrl", `baseUrl must use https: (got ${url.protocol})`)
+  }
+  if (url.protocol === "http:" && !loopbackHost(url.hostname)) {
+    return fail("baseUrl", `baseUrl must use https: for ${url.hostname}; plain http: is allowed on loopback only`)
+  }
+  if (url.username !== "" || url.password !== "") {
+    return fail("baseUrl", "baseUrl must not carry credentials")
+  }
+  return Effect.succeed(`${url.origin}${url.pathname.replace(/\/+$/, "")}`)
+}
+
+// `Duration.decode` clamps a negative or NaN input to zero, so the sign is read from the raw input.
+const negativeInput = (input: Duration.DurationInput): boolean => {
+  if (Duration.isDuration(input)) return false
+  if (typeof input === "number") return !(input >= 0)
+  if (typeof input === "bigint") return input < BigInt(0)
+  if (typeof input === "string") return input.trim().startsWith("-")
+  return !(input[0] * 1e9 + input[1] >= 0)
+}
+
+const nonNegative = (field: string, input: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
+  if (input === undefined) return Effect.succeed(fallback)
+  const decoded = Duration.decodeUnknown(input)
+  if (decoded._tag === "None") return fail(field, `${field} is not a duration`)
+  const millis = Duration.toMillis(decoded.value)
+  return negativeInput(input) || Number.isNaN(millis) || millis < 0
+    ? fail(field, `${field} must be a non-negative duration`)
+    : Effect.succeed(decoded.value)
+}
+
+const validRefreshAt = (input: number | undefined) =>
+  input === undefined
+    ? Effect.succeed(defaultRefreshAt)
+    : Number.isFinite(input) && input > 0 && input < 1
+      ? Effect.succeed(input)
+      : fail("refreshAt", `refreshAt must be a number strictly between 0 and 1 (got ${input})`)
+
+/**
+ * Validates options. Fails with an {@link AuthConfigError} naming the field; no message ever
+ * contains the secret.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, AuthConfigError> =>
+  Effect.all({
+    baseUrl: validBaseUrl(options.baseUrl),
+    workspace: nonEmpty("workspace", options.workspace),
+    apiKeyId: nonEmpty("apiKeyId", options.apiKeyId),
+    apiKeySecret: Effect.map(
+      nonEmpty(
+        "apiKeySecret",
+        Redacted.isRedacted(options.apiKeySecret) ? Redacted.value(options.apiKeySecret) : options.apiKeySecret
+      ),
+      Redacted.make
+    ),
+    requestTimeout: nonNegative("requestTimeout", options.requestTimeout, defaultRequestTimeout),
+    refreshAt: validRefreshAt(options.refreshAt),
+    expirySkew: nonNegative("expirySkew", options.expirySkew, defaultExpirySkew),
+    retrySchedule: Effect.succeed(options.retrySchedule ?? defaultRetrySchedule)
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<AuthConfig, AuthConfigError> =>
+  Layer.effect(AuthConfig, make(options))
+
+/**
+ * The environment variables {@link layerConfig} reads.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const env = {
+  baseUrl: "REVAULT_API_BASE_URL",
+  workspace: "REVAULT_WORKSPACE",
+  apiKeyId: "REVAULT_API_KEY_ID",
+  apiKeySecret: "REVAULT_API_KEY_SECRET",
+  requestTimeout: "REVAULT_REQUEST_TIMEOUT",
+  refreshAt: "REVAULT_REFRESH_AT",
+  expirySkew: "REVAULT_EXPIRY_SKEW"
+} as const
+
+const orEnv = <A>(override: A | undefined, config: Config.Config<A>): Config.Config<A> =>
+  override === undefined ? config : Config.succeed(override)
+
+const optionalEnv = <A>(override: A | undefined, config: Config.Config<A>): Config.Config<A | undefined> =>
+  override === undefined
+    ? Config.map(Config.option(config), (o) => (o._tag === "Some" ? o.value : undefined))
+    : Config.succeed(override)
+
+/**
+ * Reads the options from the environment (`REVAULT_API_BASE_URL`, `REVAULT_WORKSPACE`,
+ * `REVAULT_API_KEY_ID`, `REVAULT_API_KEY_SECRET`, and the optional `REVAULT_REQUEST_TIMEOUT`,
+ * `REVAULT_REFRESH_AT`, `REVAULT_EXPIRY_SKEW`). An option given in `overrides` wins over its
+ * variable, which is then not required.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Options> =>
+  Config.all({
+    baseUrl: orEnv(overrides.baseUrl, Config.string(env.baseUrl)),
+    workspace: orEnv(overrides.workspace, Config.string(env.workspace)),
+    apiKeyId: orEnv(overrides.apiKeyId, Config.string(env.apiKeyId)),
+    apiKeySecret: orEnv(overrides.apiKeySecret, Config.redacted(env.apiKeySecret)),
+    requestTimeout: optionalEnv(overrides.requestTimeout, Config.duration(env.requestTimeout)),
+    refreshAt: optionalEnv(overrides.refreshAt, Config.number(env.refreshAt)),
+    expirySkew: optionalEnv(overrides.expirySkew, Config.duration(env.expirySkew)),
+    retrySchedule: Config.succeed(overrides.retrySchedule)
+  })
+
+/**
+ * {@link layer} with the options read by {@link fromConfig}: a missing or malformed variable
+ * fails with a `ConfigError` naming it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  overrides?: Partial<Options>
+): Layer.Layer<AuthConfig, ConfigError.ConfigError | AuthConfigError> =>
+  Layer.effect(AuthConfig, Effect.flatMap(fromConfig(overrides), make))

@@ -1,0 +1,28 @@
+/**
+ * Authenticated access to the Revault REST API for Effect programs.
+ *
+ * `MockRevault` is not re-exported here because it needs `@effect/platform-node` and `jose`;
+ * import it from `effect-revault-auth/MockRevault`.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as AuthApi from "./AuthApi.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AuthConfig from "./AuthConfig.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AuthError from "./AuthError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenSet from "./TokenSet.js"
