@@ -74,10 +74,12 @@ const decodeJson = (text: string): Option.Option<unknown> => {
 const tokenPaths = new Set(["accessToken", "refreshToken"])
 
 // Parse messages quote the offending value; at a token's path that value may be a secret.
+// At the root the message quotes the whole body, which may hold the tokens in another shape.
 const describeParseError = (error: ParseResult.ParseError): string =>
   ParseResult.ArrayFormatter.formatErrorSync(error)
     .map(({ message, path }) => {
-      const at = path.length === 0 ? "body" : path.join(".")
+      if (path.length === 0) return "body: expected a JSON object"
+      const at = path.join(".")
       return tokenPaths.has(String(path[0])) ? `${at}: expected a non-empty string` : `${at}: ${message.slice(0, 200)}`
     })
     .join("; ")
@@ -94,22 +96,26 @@ const retryAfter = (response: HttpClientResponse.HttpClientResponse, now: number
   return Number.isNaN(date) ? Option.none() : Option.some(Duration.millis(Math.max(0, date - now)))
 }
 
-const transportError = (operation: Operation, error: HttpClientError.HttpClientError) =>
-  new TransportError({
+const transportError = (operation: Operation, error: HttpClientError.HttpClientError) => {
+  // The request's body holds the API key secret or the refresh token: drop it before keeping the error.
+  const request = HttpClientRequest.setBody(error.request, HttpBody.empty)
+  return new TransportError({
     operation,
     reason: "Transport",
-    // The request's body holds the API key secret or the refresh token: drop it before keeping the error.
     cause:
       error._tag === "RequestError"
-        ? new HttpClientError.RequestError({
-            ...error,
-            request: HttpClientRequest.setBody(error.request, HttpBody.empty)
-          })
+        ? new HttpClientError.RequestError({ ...error, request })
         : new HttpClientError.ResponseError({
             ...error,
-            request: HttpClientRequest.setBody(error.request, HttpBody.empty)
+            request,
+            // The response refers to the original request too, and renders its body: keep only status and headers.
+            response: HttpClientResponse.fromWeb(
+              request,
+              new Response(null, { status: error.response.status, headers: error.response.headers })
+            )
           })
   })
+}
 
 const unexpectedStatus = (operation: Operation, response: HttpClientResponse.HttpClientResponse, text: string) =>
   Effect.flatMap(

@@ -32,8 +32,13 @@ export interface Options {
   readonly refreshAt?: number | undefined
   /** A token within this of its expiry is never handed out. Default 30 seconds. */
   readonly expirySkew?: Duration.DurationInput | undefined
-  /** Spacing of the token manager's retries after a failure. Default {@link defaultRetrySchedule}. */
+  /** Spacing of the token manager's retries after a transient failure. Default {@link defaultRetrySchedule}. */
   readonly retrySchedule?: Schedule.Schedule<unknown, AuthError> | undefined
+  /**
+   * Spacing of the token manager's attempts after the API key is refused (400/401/403 from
+   * `/auth/token`). Default {@link defaultPermanentRetrySchedule}.
+   */
+  readonly permanentRetrySchedule?: Schedule.Schedule<unknown, AuthError> | undefined
 }
 
 /**
@@ -52,6 +57,7 @@ export interface Service {
   readonly refreshAt: number
   readonly expirySkew: Duration.Duration
   readonly retrySchedule: Schedule.Schedule<unknown, AuthError>
+  readonly permanentRetrySchedule: Schedule.Schedule<unknown, AuthError>
 }
 
 /**
@@ -88,6 +94,20 @@ export const defaultExpirySkew: Duration.Duration = Duration.seconds(30)
 export const defaultRetrySchedule: Schedule.Schedule<unknown, AuthError> = Schedule.exponential("250 millis").pipe(
   Schedule.jittered,
   Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(30)))
+)
+
+/**
+ * Exponential backoff from 1 s with jitter, each delay capped at 60 s: a refused key is not
+ * retried in a tight loop, and is picked up again within a minute once it is fixed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPermanentRetrySchedule: Schedule.Schedule<unknown, AuthError> = Schedule.exponential(
+  "1 second"
+).pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(60)))
 )
 
 const loopbackHost = (hostname: string): boolean =>
@@ -162,7 +182,8 @@ export const make = (options: Options): Effect.Effect<Service, AuthConfigError> 
     requestTimeout: nonNegative("requestTimeout", options.requestTimeout, defaultRequestTimeout),
     refreshAt: validRefreshAt(options.refreshAt),
     expirySkew: nonNegative("expirySkew", options.expirySkew, defaultExpirySkew),
-    retrySchedule: Effect.succeed(options.retrySchedule ?? defaultRetrySchedule)
+    retrySchedule: Effect.succeed(options.retrySchedule ?? defaultRetrySchedule),
+    permanentRetrySchedule: Effect.succeed(options.permanentRetrySchedule ?? defaultPermanentRetrySchedule)
   })
 
 /**
@@ -214,7 +235,8 @@ export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Opti
     requestTimeout: optionalEnv(overrides.requestTimeout, Config.duration(env.requestTimeout)),
     refreshAt: optionalEnv(overrides.refreshAt, Config.number(env.refreshAt)),
     expirySkew: optionalEnv(overrides.expirySkew, Config.duration(env.expirySkew)),
-    retrySchedule: Config.succeed(overrides.retrySchedule)
+    retrySchedule: Config.succeed(overrides.retrySchedule),
+    permanentRetrySchedule: Config.succeed(overrides.permanentRetrySchedule)
   })
 
 /**

@@ -1,0 +1,133 @@
+/**
+ * The token manager: a cached token set, acquired once however many fibers ask, refreshed ahead
+ * of expiry in the background, retried with backoff, and never handed out expired.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { AuthApi } from "./AuthApi.js"
+import { AuthConfig } from "./AuthConfig.js"
+import type { AuthError } from "./AuthError.js"
+import * as internal from "./internal/tokenManager.js"
+
+/**
+ * How a token set was obtained: the API-key exchange or the refresh token.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Source = "authenticate" | "refresh"
+
+/**
+ * A token with what the manager knows of it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class AuthSession extends Data.TaggedClass("AuthSession")<{
+  readonly accessToken: Redacted.Redacted<string>
+  /** When the request that obtained the token was sent, plus `expiresInSeconds`. */
+  readonly expiresAt: Date
+  /** When the request that obtained the token was sent, plus `refreshExpiresInSeconds`. */
+  readonly refreshExpiresAt: Date
+  /** When the answer arrived. */
+  readonly obtainedAt: Date
+  readonly source: Source
+}> {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * A token valid for at least `expirySkew` longer. Performs no I/O while the cache holds one;
+   * otherwise starts, or joins, the single acquisition in flight.
+   */
+  readonly accessToken: Effect.Effect<Redacted.Redacted<string>, AuthError>
+  /** The same as {@link Service.accessToken}, with its metadata. */
+  readonly session: Effect.Effect<AuthSession, AuthError>
+  /** Obtains a new token set now, or joins the acquisition already in flight. */
+  readonly refresh: Effect.Effect<AuthSession, AuthError>
+  /**
+   * Forgets the access token (after a 401 from a resource, say); the next read obtains a new one,
+   * through the refresh token while it is valid. With `rejected`, nothing is dropped unless
+   * `rejected` is still the current token, so a burst of 401s for one token costs one acquisition.
+   */
+  readonly invalidate: (rejected?: Redacted.Redacted<string>) => Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class AuthService extends Context.Tag("effect-revault-auth/AuthService")<AuthService, Service>() {}
+
+/**
+ * Builds the token manager in the current scope. It starts fetching the first token at once, in
+ * the background: building never fails because the server is down. Closing the scope stops every
+ * fiber it started.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.gen(function* () {
+  const api = yield* AuthApi
+  const config = yield* AuthConfig
+  const manager = yield* internal.make<AuthSession>({
+    api,
+    config,
+    toSession: (cached) =>
+      new AuthSession({
+        accessToken: cached.tokenSet.accessToken,
+        expiresAt: new Date(cached.expiresAt),
+        refreshExpiresAt: new Date(cached.refreshExpiresAt),
+        obtainedAt: new Date(cached.obtainedAt),
+        source: cached.source
+      })
+  })
+  return AuthService.of(manager)
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<AuthService, never, AuthApi | AuthConfig> = Layer.scoped(AuthService, make)
+
+/**
+ * A layer for your tests: serves a fixed token, or the result of `token` on every read, with no
+ * HTTP at all. Sessions say the token expires an hour after the read.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStub = (
+  token: Redacted.Redacted<string> | string | Effect.Effect<Redacted.Redacted<string> | string, AuthError>
+): Layer.Layer<AuthService> => {
+  const read: Effect.Effect<Redacted.Redacted<string>, AuthError> = Effect.map(
+    Effect.isEffect(token) ? token : Effect.succeed(token),
+    (value) => (Redacted.isRedacted(value) ? value : Redacted.make(value))
+  )
+  const session = Effect.flatMap(read, (accessToken) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const expiresAt = new Date(now + 3_600_000)
+      return new AuthSession({
+        accessToken,
+        expiresAt,
+        refreshExpiresAt: expiresAt,
+        obtainedAt: new Date(now),
+        source: "authenticate"
+      })
+    })
+  )
+  return Layer.succeed(
+    AuthService,
+    AuthService.of({ accessToken: read, session, refresh: session, invalidate: () => Effect.void })
+  )
+}

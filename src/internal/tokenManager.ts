@@ -1,0 +1,338 @@
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import type * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
+import * as SynchronizedRef from "effect/SynchronizedRef"
+import type { Service as AuthApiService } from "../AuthApi.js"
+import type { Service as AuthConfigService } from "../AuthConfig.js"
+import type { AuthError } from "../AuthError.js"
+import type { TokenSet } from "../TokenSet.js"
+
+/** A token set with the times the manager computed for it (epoch milliseconds). */
+export interface Cached<S> {
+  readonly tokenSet: TokenSet
+  readonly source: "authenticate" | "refresh"
+  readonly sentAt: number
+  readonly obtainedAt: number
+  readonly expiresAt: number
+  readonly refreshExpiresAt: number
+  readonly session: S
+}
+
+/** Why an acquisition started; a span attribute. */
+export type Reason = "initial" | "ahead" | "expired" | "invalidated" | "forced" | "retry"
+
+interface Failure {
+  readonly error: AuthError
+  /** No reader starts a new attempt before this time. */
+  readonly retryAt: number
+}
+
+interface State<S> {
+  readonly current: Option.Option<Cached<S>>
+  /** The access token was rejected by a resource: do not hand it out, keep its refresh token. */
+  readonly invalidated: boolean
+  readonly inflight: Option.Option<Deferred.Deferred<Cached<S>, AuthError>>
+  readonly failure: Option.Option<Failure>
+  /** The step state of `retrySchedule` and `permanentRetrySchedule`; reset by a success. */
+  readonly transientStep: unknown
+  readonly permanentStep: unknown
+}
+
+/** The longest a 429's `Retry-After` is honoured. */
+const maxRetryAfter = Duration.seconds(60)
+
+const acquisitions = Metric.counter("revault_auth_acquisitions_total", {
+  description: "Token acquisitions, by source (authenticate | refresh) and outcome (success | failure)",
+  incremental: true
+})
+
+const remainingSeconds = Metric.gauge("revault_auth_token_remaining_seconds", {
+  description: "Seconds the current access token has left, as of the last acquisition or background check"
+})
+
+const isPermanent = (error: AuthError): boolean =>
+  error.operation === "authenticate" &&
+  (error._tag === "BadRequestError" || error._tag === "UnauthorizedError" || error._tag === "ForbiddenError")
+
+/** A refresh the server refused: the refresh token is dead, so fall back to the API key. */
+const isRefreshRejected = (error: AuthError): boolean =>
+  error._tag === "BadRequestError" || error._tag === "UnauthorizedError" || error._tag === "ForbiddenError"
+
+const describe = (error: AuthError): Record<string, string | number> =>
+  error._tag === "TransportError"
+    ? { operation: error.operation, error: error._tag, reason: error.reason }
+    : error._tag === "ResponseDecodeError" || error._tag === "UnexpectedStatusError"
+      ? { operation: error.operation, error: error._tag, status: error.status }
+      : { operation: error.operation, error: error._tag, status: error.status, code: error.code }
+
+export const make = <S>(options: {
+  readonly api: AuthApiService
+  readonly config: AuthConfigService
+  readonly toSession: (cached: Omit<Cached<S>, "session">) => S
+}) =>
+  Effect.gen(function* () {
+    const { api, config, toSession } = options
+    const skew = Duration.toMillis(config.expirySkew)
+    const scope = yield* Effect.scope
+    const wake = yield* Queue.sliding<void>(1)
+    const tags = { workspace: config.workspace }
+    const state = yield* SynchronizedRef.make<State<S>>({
+      current: Option.none(),
+      invalidated: false,
+      inflight: Option.none(),
+      failure: Option.none(),
+      transientStep: config.retrySchedule.initial,
+      permanentStep: config.permanentRetrySchedule.initial
+    })
+
+    const counter = (source: string, outcome: string) =>
+      acquisitions.pipe(
+        Metric.tagged("source", source),
+        Metric.tagged("outcome", outcome),
+        Metric.tagged("workspace", config.workspace)
+      )
+
+    const usable = (s: State<S>, now: number): Option.Option<Cached<S>> =>
+      !s.invalidated && s.current._tag === "Some" && s.current.value.expiresAt - skew > now ? s.current : Option.none()
+
+    // The refresh point: refreshAt × lifetime after the request was sent, and never later than
+    // the moment the token stops being handed out. A refresh token that is dead by then does not
+    // move it: the API key takes over at the same point.
+    const refreshDue = (cached: Cached<S>): number =>
+      Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt), cached.expiresAt - skew)
+
+    const timed = (source: "authenticate" | "refresh", call: Effect.Effect<TokenSet, AuthError>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
+        Effect.map(call, (tokenSet) => ({ tokenSet, source, sentAt }))
+      )
+
+    const authenticate = timed("authenticate", api.authenticate)
+
+    // Through the refresh token while it lives; on its rejection, once through the API key.
+    const obtain = (snapshot: State<S>, now: number) =>
+      snapshot.current._tag === "Some" && snapshot.current.value.refreshExpiresAt - skew > now
+        ? timed("refresh", api.refresh(snapshot.current.value.tokenSet.refreshToken)).pipe(
+            Effect.catchIf(isRefreshRejected, (error) =>
+              Effect.zipRight(
+                Effect.logDebug("refresh token rejected; authenticating with the API key").pipe(
+                  Effect.annotateLogs(describe(error))
+                ),
+                authenticate
+              )
+            )
+          )
+        : authenticate
+
+    const failureDelay = (s: State<S>, error: AuthError, now: number) =>
+      Effect.gen(function* () {
+        const permanent = isPermanent(error)
+        const schedule: Schedule.Schedule<unknown, AuthError> = permanent
+          ? config.permanentRetrySchedule
+          : config.retrySchedule
+        const [step, , decision] = yield* schedule.step(now, error, permanent ? s.permanentStep : s.transientStep)
+        const scheduled = ScheduleDecision.isDone(decision)
+          ? Duration.toMillis(maxRetryAfter)
+          : Math.max(0, Intervals.start(decision.intervals) - now)
+        const asked =
+          error._tag === "UnexpectedStatusError" && error.retryAfter._tag === "Some"
+            ? Duration.toMillis(Duration.min(error.retryAfter.value, maxRetryAfter))
+            : 0
+        const delay = Math.max(scheduled, asked)
+        return permanent
+          ? { delay, next: { ...s, permanentStep: step } }
+          : { delay, next: { ...s, transientStep: step } }
+      })
+
+    const record = (exit: Exit.Exit<Cached<S>, AuthError>) =>
+      SynchronizedRef.updateEffect(state, (s) =>
+        Effect.gen(function* (): Effect.fn.Return<State<S>> {
+          const now = yield* Clock.currentTimeMillis
+          if (Exit.isSuccess(exit)) {
+            yield* Metric.set(
+              Metric.tagged(remainingSeconds, "workspace", config.workspace),
+              (exit.value.expiresAt - now) / 1000
+            )
+            return {
+              ...s,
+              current: Option.some(exit.value),
+              invalidated: false,
+              inflight: Option.none(),
+              failure: Option.none(),
+              transientStep: config.retrySchedule.initial,
+              permanentStep: config.permanentRetrySchedule.initial
+            }
+          }
+          const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+          if (error === undefined) return { ...s, inflight: Option.none() }
+          const { delay, next } = yield* failureDelay(s, error, now)
+          yield* Effect.logWarning("token acquisition failed; retrying after backoff").pipe(
+            Effect.annotateLogs({ ...describe(error), retryInMillis: Math.round(delay) })
+          )
+          return { ...next, inflight: Option.none(), failure: Option.some({ error, retryAt: now + delay }) }
+        })
+      )
+
+    const acquisition = (snapshot: State<S>, reason: Reason, deferred: Deferred.Deferred<Cached<S>, AuthError>) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const { sentAt, source, tokenSet } = yield* obtain(snapshot, now)
+        const obtainedAt = yield* Clock.currentTimeMillis
+        const times = {
+          tokenSet,
+          source,
+          sentAt,
+          obtainedAt,
+          expiresAt: sentAt + tokenSet.expiresInSeconds * 1000,
+          refreshExpiresAt: sentAt + tokenSet.refreshExpiresInSeconds * 1000
+        }
+        yield* Effect.annotateCurrentSpan("revault.source", source)
+        yield* Effect.logDebug("token obtained").pipe(
+          Effect.annotateLogs({ source, reason, expiresInSeconds: tokenSet.expiresInSeconds })
+        )
+        return { ...times, session: toSession(times) }
+      }).pipe(
+        Effect.tapBoth({
+          onFailure: (error) => Metric.increment(counter(error.operation, "failure")),
+          onSuccess: (cached) => Metric.increment(counter(cached.source, "success"))
+        }),
+        Effect.withSpan("RevaultAuth.acquire", { attributes: { "revault.reason": reason, ...tags } }),
+        Effect.onExit((exit) => Effect.zipRight(record(exit), Deferred.done(deferred, exit))),
+        Effect.zipRight(wake.offer(undefined)),
+        // Forked from inside an uninterruptible step: the acquisition itself must stay interruptible.
+        Effect.interruptible,
+        Effect.forkIn(scope),
+        Effect.as(deferred)
+      )
+
+    const modify = <A>(f: (s: State<S>) => Effect.Effect<readonly [A, State<S>]>) =>
+      Effect.uninterruptible(SynchronizedRef.modifyEffect(state, f))
+
+    type Step =
+      | { readonly _tag: "Ready"; readonly cached: Cached<S> }
+      | { readonly _tag: "Failed"; readonly error: AuthError }
+      | { readonly _tag: "Wait"; readonly deferred: Deferred.Deferred<Cached<S>, AuthError> }
+
+    // Starts an acquisition, or joins the one in flight: never two at once. Runs inside
+    // `modifyEffect`, so the check and the start are one atomic step.
+    const start = (s: State<S>, reason: Reason) =>
+      s.inflight._tag === "Some"
+        ? Effect.succeed([s.inflight.value, s] as const)
+        : Effect.flatMap(Deferred.make<Cached<S>, AuthError>(), (deferred) =>
+            Effect.as(acquisition(s, reason, deferred), [deferred, { ...s, inflight: Option.some(deferred) }] as const)
+          )
+
+    const waitFor = (s: State<S>, reason: Reason) =>
+      Effect.map(start(s, reason), ([deferred, next]) => [{ _tag: "Wait", deferred } as Step, next] as const)
+
+    const reasonOf = (s: State<S>): Reason =>
+      s.invalidated
+        ? "invalidated"
+        : s.failure._tag === "Some"
+          ? "retry"
+          : s.current._tag === "Some"
+            ? "expired"
+            : "initial"
+
+    // Uninterruptible so that a reader interrupted mid-step cannot orphan an acquisition it started.
+    const slowPath = modify((s) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const cached = usable(s, now)
+        if (cached._tag === "Some") return Effect.succeed([{ _tag: "Ready", cached: cached.value } as Step, s] as const)
+        if (s.inflight._tag === "None" && s.failure._tag === "Some" && now < s.failure.value.retryAt) {
+          return Effect.succeed([{ _tag: "Failed", error: s.failure.value.error } as Step, s] as const)
+        }
+        return waitFor(s, reasonOf(s))
+      })
+    ).pipe(
+      Effect.flatMap(
+        (step): Effect.Effect<Cached<S>, AuthError> =>
+          step._tag === "Ready"
+            ? Effect.succeed(step.cached)
+            : step._tag === "Failed"
+              ? Effect.fail(step.error)
+              : Deferred.await(step.deferred)
+      )
+    )
+
+    // The hot path: one Ref read, one clock read, one comparison.
+    const read: Effect.Effect<Cached<S>, AuthError> = Effect.flatMap(SynchronizedRef.get(state), (s) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const cached = usable(s, now)
+        return cached._tag === "Some" ? Effect.succeed(cached.value) : slowPath
+      })
+    )
+
+    const forced = Effect.flatMap(
+      SynchronizedRef.modifyEffect(state, (s) => start(s, "forced")),
+      Deferred.await
+    )
+
+    const invalidate = (rejected?: Redacted.Redacted<string>) =>
+      SynchronizedRef.update(state, (s) =>
+        s.current._tag === "None" ||
+        (rejected !== undefined && Redacted.value(rejected) !== Redacted.value(s.current.value.tokenSet.accessToken))
+          ? s
+          : { ...s, invalidated: true }
+      ).pipe(Effect.zipRight(wake.offer(undefined)))
+
+    // The background driver: sleeps until the next thing is due (a refresh ahead of expiry, a
+    // retry after backoff, a token for nobody holding one) or until the state changes, then acts.
+    const tick = Effect.gen(function* () {
+      const s = yield* SynchronizedRef.get(state)
+      if (s.inflight._tag === "Some") {
+        yield* Deferred.await(s.inflight.value).pipe(Effect.exit)
+        return
+      }
+      const now = yield* Clock.currentTimeMillis
+      if (s.current._tag === "Some") {
+        yield* Metric.set(
+          Metric.tagged(remainingSeconds, "workspace", config.workspace),
+          Math.max(0, s.current.value.expiresAt - now) / 1000
+        )
+      }
+      const due =
+        s.failure._tag === "Some"
+          ? s.failure.value.retryAt
+          : s.current._tag === "Some" && !s.invalidated
+            ? refreshDue(s.current.value)
+            : now
+      if (due > now) {
+        yield* Effect.raceFirst(Effect.sleep(Duration.millis(due - now)), wake.take)
+        return
+      }
+      // Act only on the state the decision was made on; anything newer is looked at afresh.
+      const deferred = yield* modify((latest) =>
+        latest === s
+          ? Effect.map(
+              start(
+                latest,
+                s.current._tag === "Some" && s.failure._tag === "None" && !s.invalidated ? "ahead" : reasonOf(s)
+              ),
+              ([d, next]) => [Option.some(d), next] as const
+            )
+          : Effect.succeed([Option.none(), latest] as const)
+      )
+      if (deferred._tag === "Some") yield* Effect.exit(Deferred.await(deferred.value))
+    })
+
+    // Prefetch: the first acquisition starts now, so early readers join it.
+    yield* modify((s) => start(s, "initial"))
+    yield* Effect.forkScoped(Effect.forever(tick))
+
+    return {
+      accessToken: Effect.map(read, (cached) => cached.tokenSet.accessToken),
+      session: Effect.map(read, (cached) => cached.session),
+      refresh: Effect.map(forced, (cached) => cached.session),
+      invalidate
+    }
+  })
