@@ -25,4 +25,19 @@ export * as AuthError from "./AuthError.js"
 /**
  * @since 0.1.0
  */
+export * as AuthHttpClient from "./AuthHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AuthService from "./AuthService.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RevaultAuth from "./RevaultAuth.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as TokenSet from "./TokenSet.js"

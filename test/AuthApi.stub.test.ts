@@ -5,10 +5,8 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
-import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -16,7 +14,6 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import * as AuthApi from "../src/AuthApi.js"
 import * as AuthConfig from "../src/AuthConfig.js"
 import {
@@ -31,6 +28,7 @@ import {
   UnexpectedStatusError
 } from "../src/AuthError.js"
 import { TokenSet } from "../src/TokenSet.js"
+import { recordingTracer } from "./support/RecordingTracer.js"
 
 // --- Fixtures ---
 
@@ -257,62 +255,6 @@ const captureLogger = (lines: Array<string>) =>
       inspect(Logger.structuredLogger.log(entry), { depth: 10 })
     )
   })
-
-// --- A tracer that keeps every span ---
-
-class RecordingSpan implements Tracer.Span {
-  readonly _tag = "Span"
-  readonly traceId = "test-trace"
-  readonly sampled = true
-  readonly spanId: string
-  readonly attributes = new Map<string, unknown>()
-  readonly events: Array<readonly [string, Readonly<Record<string, unknown>>]> = []
-  readonly links: Array<Tracer.SpanLink>
-  status: Tracer.SpanStatus
-
-  constructor(
-    readonly name: string,
-    readonly parent: Option.Option<Tracer.AnySpan>,
-    readonly context: Context.Context<never>,
-    links: ReadonlyArray<Tracer.SpanLink>,
-    startTime: bigint,
-    readonly kind: Tracer.SpanKind,
-    id: number
-  ) {
-    this.spanId = `span-${id}`
-    this.links = [...links]
-    this.status = { _tag: "Started", startTime }
-  }
-
-  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
-    this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
-  }
-
-  attribute(key: string, value: unknown): void {
-    this.attributes.set(key, value)
-  }
-
-  event(name: string, _startTime: bigint, attributes?: Record<string, unknown>): void {
-    this.events.push([name, attributes ?? {}])
-  }
-
-  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    this.links.push(...links)
-  }
-}
-
-const recordingTracer = () => {
-  const spans: Array<RecordingSpan> = []
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const span = new RecordingSpan(name, parent, context, links, startTime, kind, spans.length)
-      spans.push(span)
-      return span
-    },
-    context: (f) => f()
-  })
-  return { spans, tracer }
-}
 
 // --- Tests ---
 

@@ -168,6 +168,23 @@ describe("AuthService", () => {
     })
   )
 
+  it.scoped("a token within skew of expiry is never handed out: readers wait for the refresh in flight", () =>
+    Effect.gen(function* () {
+      const { service, stub } = yield* setup({ latency: "5 seconds", config: { refreshAt: 0.95 } })
+      yield* settle
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(value(yield* service.accessToken), "AT-SECRET-1")
+      // The usable lifetime ends at 300 s - 30 s skew = 270 s, when the refresh starts.
+      yield* TestClock.adjust("266 seconds")
+      assert.strictEqual(yield* stub.count("refresh"), 1)
+      const reader = yield* Effect.fork(service.accessToken)
+      yield* settle
+      assert.isTrue(Option.isNone(yield* Fiber.poll(reader)))
+      yield* TestClock.adjust("4 seconds")
+      assert.strictEqual(value(yield* Fiber.join(reader)), "AT-SECRET-2")
+    })
+  )
+
   it.scoped("a refresh failing for 50 s while the token is valid: old token served, backoff, then replaced", () =>
     Effect.gen(function* () {
       // Refresh at half the lifetime, so the token stays valid through 50 s of failures.

@@ -1,0 +1,100 @@
+/**
+ * An `HttpClient` for the Revault API: URLs relative to `baseUrl`, a bearer token from
+ * `AuthService` on every request, and one replay with a new token after a 401.
+ *
+ * No status filtering or other retries are imposed: compose `HttpClient.filterStatusOk`,
+ * `HttpClient.retryTransient` and the like as you would on any client.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import type * as Redacted from "effect/Redacted"
+import { AuthConfig } from "./AuthConfig.js"
+import type { AuthError } from "./AuthError.js"
+import { AuthService } from "./AuthService.js"
+
+/**
+ * The authenticated client. Its service *is* an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class AuthHttpClient extends Context.Tag("effect-revault-auth/AuthHttpClient")<
+  AuthHttpClient,
+  HttpClient.HttpClient.With<HttpClientError.HttpClientError | AuthError>
+>() {}
+
+const replays = Metric.counter("revault_auth_unauthorized_replays_total", {
+  description: "Requests replayed with a new token after a 401 from a resource",
+  incremental: true
+})
+
+const isAbsolute = (url: string): boolean => /^[a-z][a-z\d+.-]*:/i.test(url)
+
+/**
+ * Builds the client from an `HttpClient`, the token manager and the configuration.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<
+  HttpClient.HttpClient.With<HttpClientError.HttpClientError | AuthError>,
+  never,
+  AuthService | AuthConfig | HttpClient.HttpClient
+> = Effect.gen(function* () {
+  const auth = yield* AuthService
+  const config = yield* AuthConfig
+  const client = yield* HttpClient.HttpClient
+  const base = `${config.baseUrl}/`
+
+  // Relative URLs go under baseUrl; an absolute one must already be there, so the token is
+  // never sent to another server.
+  const prepare = (request: HttpClientRequest.HttpClientRequest) => {
+    const prefixed = isAbsolute(request.url) ? request : HttpClientRequest.prependUrl(request, config.baseUrl)
+    if (!prefixed.url.startsWith(base)) {
+      return Effect.fail(
+        new HttpClientError.RequestError({
+          request,
+          reason: "InvalidUrl",
+          description: `refusing to send the Revault token outside ${config.baseUrl}`
+        })
+      )
+    }
+    return Effect.succeed(prefixed.headers.accept === undefined ? HttpClientRequest.acceptJson(prefixed) : prefixed)
+  }
+
+  const sendWith = (request: HttpClientRequest.HttpClientRequest, token: Redacted.Redacted<string>) =>
+    client.execute(HttpClientRequest.bearerToken(request, token))
+
+  const send = (
+    request: HttpClientRequest.HttpClientRequest
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | AuthError> =>
+    Effect.gen(function* () {
+      const token = yield* auth.accessToken
+      const response = yield* sendWith(request, token)
+      // A stream body was consumed by the first attempt and cannot be sent again.
+      if (response.status !== 401 || request.body._tag === "Stream") return response
+      // Compare-and-invalidate: a burst of 401s for one token drops it once.
+      yield* auth.invalidate(token)
+      yield* Metric.increment(replays)
+      return yield* sendWith(request, yield* auth.accessToken)
+    })
+
+  return HttpClient.makeWith((request) => Effect.flatMap(request, send), prepare)
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<AuthHttpClient, never, AuthService | AuthConfig | HttpClient.HttpClient> = Layer.effect(
+  AuthHttpClient,
+  make
+)
