@@ -306,6 +306,25 @@ describe("AuthService", () => {
     })
   )
 
+  it.scoped("after a failure a reader started, the background driver retries on its own", () =>
+    Effect.gen(function* () {
+      const { service, stub } = yield* setup()
+      const first = yield* service.accessToken
+      yield* stub.fail("refresh", serverError("refresh"))
+      yield* service.invalidate(first)
+      const error = yield* Effect.flip(service.accessToken)
+      assert.strictEqual(error._tag, "InternalServerError")
+      // Backoff starts at 250 ms (jittered up to 300 ms); nobody reads in the meantime.
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.deepStrictEqual(
+        (yield* stub.calls).map((c) => c.operation),
+        ["authenticate", "refresh", "refresh"]
+      )
+      assert.strictEqual(value(yield* service.accessToken), "AT-SECRET-2")
+    })
+  )
+
   it.scoped("refresh joins the acquisition in flight", () =>
     Effect.gen(function* () {
       const { service, stub } = yield* setup({ latency: "1 second" })

@@ -206,8 +206,10 @@ export const make = <S>(options: {
           onSuccess: (cached) => Metric.increment(counter(cached.source, "success"))
         }),
         Effect.withSpan("RevaultAuth.acquire", { attributes: { "revault.reason": reason, ...tags } }),
-        Effect.onExit((exit) => Effect.zipRight(record(exit), Deferred.done(deferred, exit))),
-        Effect.zipRight(wake.offer(undefined)),
+        // State first, then waiters, then the background driver, whatever the outcome.
+        Effect.onExit((exit) =>
+          record(exit).pipe(Effect.zipRight(Deferred.done(deferred, exit)), Effect.zipRight(wake.offer(undefined)))
+        ),
         // Forked from inside an uninterruptible step: the acquisition itself must stay interruptible.
         Effect.interruptible,
         Effect.forkIn(scope),
@@ -273,7 +275,7 @@ export const make = <S>(options: {
     )
 
     const forced = Effect.flatMap(
-      SynchronizedRef.modifyEffect(state, (s) => start(s, "forced")),
+      modify((s) => start(s, "forced")),
       Deferred.await
     )
 
