@@ -104,10 +104,11 @@ const transportError = (operation: Operation, error: HttpClientError.HttpClientE
     reason: "Transport",
     cause:
       error._tag === "RequestError"
-        ? new HttpClientError.RequestError({ ...error, request })
+        ? new HttpClientError.RequestError({ ...error, request, cause: error.cause })
         : new HttpClientError.ResponseError({
             ...error,
             request,
+            cause: error.cause,
             // The response refers to the original request too, and renders its body: keep only status and headers.
             response: HttpClientResponse.fromWeb(
               request,

@@ -146,6 +146,20 @@ export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>
   }
 }
 
+// The first message and any system error code down the cause chain: "fetch failed" alone hides
+// the ECONNREFUSED beneath it.
+const describeCause = (cause: unknown): string => {
+  const parts: Array<string> = []
+  let current = cause
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    if (Predicate.hasProperty(current, "code") && typeof current.code === "string") parts.push(current.code)
+    else if (depth === 0)
+      parts.push(Predicate.hasProperty(current, "message") ? String(current.message) : String(current))
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return parts.join(": ")
+}
+
 /**
  * The request never got an answer: connection refused or reset, DNS failure, a body cut
  * mid-stream (`reason: "Transport"`), or no answer within `requestTimeout` (`reason: "Timeout"`).
@@ -160,7 +174,7 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
   cause: Schema.Unknown
 }) {
   override get message(): string {
-    const detail = Predicate.hasProperty(this.cause, "message") ? String(this.cause.message) : String(this.cause)
+    const detail = describeCause(this.cause)
     return this.reason === "Timeout" ? `no answer in time: ${detail}` : `transport failure: ${detail}`
   }
   override toString(): string {

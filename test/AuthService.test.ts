@@ -325,6 +325,22 @@ describe("AuthService", () => {
     })
   )
 
+  it.scoped("tokens shorter-lived than expirySkew: the skew is capped at half a lifetime, no refresh storm", () =>
+    Effect.gen(function* () {
+      // 6 s tokens with the default 30 s skew: usable for 3 s each, refreshed every 3 s.
+      const { service, stub } = yield* setup({ expiresInSeconds: 6, refreshExpiresInSeconds: 15 })
+      for (let s = 0; s < 60; s++) {
+        const session = yield* service.session
+        const now = s * 1000
+        assert.isAbove(session.expiresAt.getTime() - now, 3_000 - 1)
+        yield* TestClock.adjust("1 second")
+      }
+      const calls = yield* stub.count()
+      assert.isAtLeast(calls, 19)
+      assert.isAtMost(calls, 22)
+    })
+  )
+
   it.scoped("refresh joins the acquisition in flight", () =>
     Effect.gen(function* () {
       const { service, stub } = yield* setup({ latency: "1 second" })

@@ -25,7 +25,23 @@ export interface Cached<S> {
   readonly obtainedAt: number
   readonly expiresAt: number
   readonly refreshExpiresAt: number
+  /** The access token is handed out until then: `expiresAt` less the skew. */
+  readonly usableUntil: number
+  /** The refresh token is used until then: `refreshExpiresAt` less the skew. */
+  readonly refreshUsableUntil: number
   readonly session: S
+}
+
+/** A token set with its times, as persisted: everything but the caller's view of it. */
+export type Acquired = Omit<Cached<unknown>, "session">
+
+/**
+ * Where token sets outlive the process. Optional: without it, every process starts empty. Its
+ * failures are logged and never reach a token reader.
+ */
+export interface Persistence {
+  readonly load: Effect.Effect<Option.Option<Acquired>, unknown>
+  readonly save: (acquired: Acquired) => Effect.Effect<void, unknown>
 }
 
 /** Why an acquisition started; a span attribute. */
@@ -47,6 +63,13 @@ interface State<S> {
   readonly transientStep: unknown
   readonly permanentStep: unknown
 }
+
+/**
+ * The longest a store read or write may take. A write sits between a token's arrival and its
+ * readers, so that a short-lived process never exits before its token is saved: a hung store
+ * must not hold readers for long.
+ */
+const persistenceTimeout = Duration.seconds(2)
 
 /** The longest a 429's `Retry-After` is honoured. */
 const maxRetryAfter = Duration.seconds(60)
@@ -78,16 +101,69 @@ const describe = (error: AuthError): Record<string, string | number> =>
 export const make = <S>(options: {
   readonly api: AuthApiService
   readonly config: AuthConfigService
-  readonly toSession: (cached: Omit<Cached<S>, "session">) => S
+  readonly toSession: (cached: Acquired) => S
+  readonly persistence?: Persistence | undefined
 }) =>
   Effect.gen(function* () {
-    const { api, config, toSession } = options
+    const { api, config, persistence, toSession } = options
     const skew = Duration.toMillis(config.expirySkew)
     const scope = yield* Effect.scope
     const wake = yield* Queue.sliding<void>(1)
     const tags = { workspace: config.workspace }
+
+    // An interruption is the fiber being stopped, not the store failing: let it through.
+    const logStoreFailure = (message: string) => (cause: Cause.Cause<unknown>) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.logWarning(message).pipe(Effect.annotateLogs({ ...tags, cause: Cause.pretty(cause) }))
+
+    const save = (acquired: Acquired): Effect.Effect<void> =>
+      persistence === undefined
+        ? Effect.void
+        : persistence
+            .save(acquired)
+            .pipe(
+              Effect.timeout(persistenceTimeout),
+              Effect.catchAllCause(logStoreFailure("token store could not be written; the token is used all the same"))
+            )
+
+    // A stored set is taken while its access token is usable; with only its refresh token alive,
+    // it is kept for that refresh token, which the first acquisition then spends.
+    const restore: Effect.Effect<Option.Option<Cached<S>>> = Effect.gen(function* () {
+      if (persistence === undefined) return Option.none()
+      const loaded = yield* persistence.load.pipe(
+        Effect.timeout(persistenceTimeout),
+        Effect.catchAllCause((cause) =>
+          Effect.as(logStoreFailure("token store could not be read; starting without it")(cause), Option.none())
+        )
+      )
+      if (loaded._tag === "None") return Option.none()
+      const stored = loaded.value
+      const now = yield* Clock.currentTimeMillis
+      const annotations = { ...tags, source: stored.source, expiresAt: new Date(stored.expiresAt).toISOString() }
+      if (stored.refreshExpiresAt - skew <= now && stored.expiresAt - skew <= now) {
+        yield* Effect.logDebug("stored token set expired; ignoring it").pipe(Effect.annotateLogs(annotations))
+        return Option.none()
+      }
+      yield* Effect.logDebug(
+        stored.expiresAt - skew > now
+          ? "reusing the stored token set"
+          : "stored access token expired; refreshing with the stored refresh token"
+      ).pipe(Effect.annotateLogs(annotations))
+      const acquired: Acquired = {
+        tokenSet: stored.tokenSet,
+        source: stored.source,
+        sentAt: stored.sentAt,
+        obtainedAt: stored.obtainedAt,
+        expiresAt: stored.expiresAt,
+        refreshExpiresAt: stored.refreshExpiresAt
+      }
+      return Option.some({ ...acquired, session: toSession(acquired) })
+    })
+
+    const restored = yield* restore
     const state = yield* SynchronizedRef.make<State<S>>({
-      current: Option.none(),
+      current: restored,
       invalidated: false,
       inflight: Option.none(),
       failure: Option.none(),
@@ -102,14 +178,18 @@ export const make = <S>(options: {
         Metric.tagged("workspace", config.workspace)
       )
 
+    // The skew is capped at half a lifetime: a token shorter-lived than the skew would otherwise
+    // never be usable, and every refresh would be due the moment it lands (a refresh storm).
+    const skewFor = (lifetime: number): number => Math.min(skew, lifetime / 2)
+
     const usable = (s: State<S>, now: number): Option.Option<Cached<S>> =>
-      !s.invalidated && s.current._tag === "Some" && s.current.value.expiresAt - skew > now ? s.current : Option.none()
+      !s.invalidated && s.current._tag === "Some" && s.current.value.usableUntil > now ? s.current : Option.none()
 
     // The refresh point: refreshAt × lifetime after the request was sent, and never later than
     // the moment the token stops being handed out. A refresh token that is dead by then does not
     // move it: the API key takes over at the same point.
     const refreshDue = (cached: Cached<S>): number =>
-      Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt), cached.expiresAt - skew)
+      Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt), cached.usableUntil)
 
     const timed = (source: "authenticate" | "refresh", call: Effect.Effect<TokenSet, AuthError>) =>
       Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
@@ -120,7 +200,7 @@ export const make = <S>(options: {
 
     // Through the refresh token while it lives; on its rejection, once through the API key.
     const obtain = (snapshot: State<S>, now: number) =>
-      snapshot.current._tag === "Some" && snapshot.current.value.refreshExpiresAt - skew > now
+      snapshot.current._tag === "Some" && snapshot.current.value.refreshUsableUntil > now
         ? timed("refresh", api.refresh(snapshot.current.value.tokenSet.refreshToken)).pipe(
             Effect.catchIf(isRefreshRejected, (error) =>
               Effect.zipRight(
@@ -187,18 +267,24 @@ export const make = <S>(options: {
         const now = yield* Clock.currentTimeMillis
         const { sentAt, source, tokenSet } = yield* obtain(snapshot, now)
         const obtainedAt = yield* Clock.currentTimeMillis
+        const lifetime = tokenSet.expiresInSeconds * 1000
+        const refreshLifetime = tokenSet.refreshExpiresInSeconds * 1000
         const times = {
           tokenSet,
           source,
           sentAt,
           obtainedAt,
-          expiresAt: sentAt + tokenSet.expiresInSeconds * 1000,
-          refreshExpiresAt: sentAt + tokenSet.refreshExpiresInSeconds * 1000
+          expiresAt: sentAt + lifetime,
+          refreshExpiresAt: sentAt + refreshLifetime,
+          usableUntil: sentAt + lifetime - skewFor(lifetime),
+          refreshUsableUntil: sentAt + refreshLifetime - skewFor(refreshLifetime)
         }
         yield* Effect.annotateCurrentSpan("revault.source", source)
         yield* Effect.logDebug("token obtained").pipe(
           Effect.annotateLogs({ source, reason, expiresInSeconds: tokenSet.expiresInSeconds })
         )
+        // Before the readers are released, so a process that exits after its first read has saved it.
+        yield* save(times)
         return { ...times, session: toSession(times) }
       }).pipe(
         Effect.tapBoth({
@@ -327,8 +413,12 @@ export const make = <S>(options: {
       if (deferred._tag === "Some") yield* Effect.exit(Deferred.await(deferred.value))
     })
 
-    // Prefetch: the first acquisition starts now, so early readers join it.
-    yield* modify((s) => start(s, "initial"))
+    // Prefetch: the first acquisition starts now, so early readers join it; not needed when the
+    // store gave a usable token, which the background driver refreshes when due.
+    const startedAt = yield* Clock.currentTimeMillis
+    if (!(restored._tag === "Some" && restored.value.expiresAt - skew > startedAt)) {
+      yield* modify((s) => start(s, "initial"))
+    }
     yield* Effect.forkScoped(Effect.forever(tick))
 
     return {

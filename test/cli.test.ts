@@ -1,0 +1,335 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { promisify, stripVTControlCharacters } from "node:util"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as MockRevault from "../src/MockRevault.js"
+
+// These tests run the built `dist/cli.js` as a user's shell would, against a MockRevault server
+// started here on loopback. Every child process is bounded by a timeout and killed if left over.
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const tsc = fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url))
+const cliPath = fileURLToPath(new URL("../dist/cli.js", import.meta.url))
+const packageVersion: unknown = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version
+
+const jwtLine = /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/
+
+beforeAll(async () => {
+  await promisify(execFile)(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, timeout: 60_000 })
+}, 90_000)
+
+interface Result {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+// Only PATH is inherited: a REVAULT_* variable of the developer's shell must not leak into a test.
+const childEnv = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? "", ...env })
+
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.async<Result>((resume) => {
+    const child = execFile(
+      process.execPath,
+      [cliPath, ...args],
+      { cwd: root, env: childEnv(env), timeout: 20_000, killSignal: "SIGKILL" },
+      (_error, stdout, stderr) =>
+        resume(Effect.succeed({ code: child.exitCode, signal: child.signalCode, stdout, stderr }))
+    )
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+const envOf = (mock: MockRevault.Service): Record<string, string> => ({
+  REVAULT_API_BASE_URL: mock.baseUrl,
+  REVAULT_WORKSPACE: mock.credentials.workspace,
+  REVAULT_API_KEY_ID: mock.credentials.apiKeyId,
+  REVAULT_API_KEY_SECRET: Redacted.value(mock.credentials.apiKeySecret)
+})
+
+const withMock = <A, E>(f: (mock: MockRevault.Service) => Effect.Effect<A, E>) =>
+  Effect.flatMap(MockRevault.MockRevault, f).pipe(Effect.provide(MockRevault.layer()), Effect.scoped)
+
+const meStatus = (baseUrl: string, token: string) =>
+  HttpClient.execute(HttpClientRequest.get(`${baseUrl}/users/me`).pipe(HttpClientRequest.bearerToken(token))).pipe(
+    Effect.map((response) => response.status),
+    Effect.provide(NodeHttpClient.layerUndici),
+    Effect.scoped
+  )
+
+// A port on 127.0.0.1 that nothing listens on: one the mock held a moment ago.
+const closedBaseUrl = Effect.scoped(Effect.map(MockRevault.make(), (mock) => mock.baseUrl))
+
+const spawnCli = (args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      spawn(process.execPath, [cliPath, ...args], { cwd: root, env: childEnv({}), stdio: ["ignore", "pipe", "pipe"] })
+    ),
+    (child) => Effect.sync(() => (child.exitCode === null && child.signalCode === null ? child.kill("SIGKILL") : true))
+  )
+
+const exportsIn = (text: string): Record<string, string> =>
+  Object.fromEntries(
+    [...text.matchAll(/^export (REVAULT_\w+)=(.*)$/gm)].map(([, name = "", value = ""]) => [
+      name,
+      value.replace(/^'(.*)'$/, "$1")
+    ])
+  )
+
+// Waits, on stdout events rather than sleeps, until the export lines are out.
+const printedExports = (child: ChildProcess) =>
+  Effect.async<{ readonly text: string; readonly vars: Record<string, string> }, Error>((resume) => {
+    let text = ""
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString("utf8")
+      const vars = exportsIn(text)
+      if (vars.REVAULT_API_KEY_SECRET !== undefined) {
+        cleanup()
+        resume(Effect.succeed({ text, vars }))
+      }
+    }
+    const onExit = (code: number | null) => {
+      cleanup()
+      resume(Effect.fail(new Error(`mock-server exited with ${code} before printing its exports: ${text}`)))
+    }
+    const cleanup = () => {
+      child.stdout?.off("data", onData)
+      child.off("exit", onExit)
+    }
+    child.stdout?.on("data", onData)
+    child.on("exit", onExit)
+    return Effect.sync(cleanup)
+  }).pipe(Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("mock-server printed no exports") }))
+
+const exited = (child: ChildProcess) =>
+  Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return resume(Effect.succeed({ code: child.exitCode, signal: child.signalCode }))
+    }
+    child.once("exit", (code, signal) => resume(Effect.succeed({ code, signal })))
+  }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("mock-server did not stop") }))
+
+const collect = (stream: NodeJS.ReadableStream | null) => {
+  let text = ""
+  stream?.on("data", (chunk: Buffer) => {
+    text += chunk.toString("utf8")
+  })
+  return () => text
+}
+
+describe("revault-auth (the built CLI)", () => {
+  it.live("--help lists the subcommands and the exit codes; each subcommand has its own help", () =>
+    Effect.gen(function* () {
+      const help = yield* cli(["--help"])
+      assert.strictEqual(help.code, 0, help.stderr)
+      const text = stripVTControlCharacters(help.stdout)
+      for (const expected of ["token", "whoami", "mock-server", "EXIT CODES", "REVAULT_API_KEY_SECRET"]) {
+        assert.include(text, expected)
+      }
+      const token = yield* cli(["token", "--help"])
+      assert.strictEqual(token.code, 0, token.stderr)
+      assert.include(stripVTControlCharacters(token.stdout), "--no-cache")
+      const mockServer = yield* cli(["mock-server", "--help"])
+      assert.strictEqual(mockServer.code, 0, mockServer.stderr)
+      for (const option of ["--port", "--access-ttl", "--refresh-ttl"]) {
+        assert.include(stripVTControlCharacters(mockServer.stdout), option)
+      }
+    })
+  )
+
+  it.live("--version prints the package version", () =>
+    Effect.gen(function* () {
+      const result = yield* cli(["--version"])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout.trim(), packageVersion)
+    })
+  )
+
+  it.live("token prints exactly one JWT line, which the server accepts", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        const result = yield* cli(["token"], envOf(mock))
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.match(result.stdout, jwtLine)
+        assert.strictEqual(result.stderr, "")
+        assert.strictEqual(yield* meStatus(mock.baseUrl, result.stdout.trim()), 200)
+        assert.strictEqual(yield* mock.count("authenticate"), 1)
+      })
+    )
+  )
+
+  it.live("token --no-cache is accepted", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        const result = yield* cli(["token", "--no-cache"], envOf(mock))
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.match(result.stdout, jwtLine)
+      })
+    )
+  )
+
+  it.live("whoami prints the user as JSON", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        const result = yield* cli(["whoami"], envOf(mock))
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.deepStrictEqual(JSON.parse(result.stdout), {
+          id: "usr_demo-key-id",
+          name: "Demo API operator",
+          role: "API_OPERATOR",
+          workspace: "demo"
+        })
+        assert.deepStrictEqual(
+          (yield* mock.requests).map((e) => [e.route, e.token]),
+          [
+            ["authenticate", undefined],
+            ["me", "valid"]
+          ]
+        )
+      })
+    )
+  )
+
+  it.live("a missing variable: exit 2, naming it", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        const { REVAULT_API_KEY_ID: _omitted, ...rest } = envOf(mock)
+        const result = yield* cli(["token"], rest)
+        assert.strictEqual(result.code, 2)
+        assert.strictEqual(result.stdout, "")
+        assert.match(result.stderr, /^ConfigError: .*REVAULT_API_KEY_ID/)
+        assert.strictEqual(yield* mock.count("authenticate"), 0)
+      })
+    )
+  )
+
+  it.live("an invalid base URL: exit 2 with AuthConfigError", () =>
+    Effect.gen(function* () {
+      const result = yield* cli(["token"], {
+        REVAULT_API_BASE_URL: "http://revault.example.com/v1/rest",
+        REVAULT_WORKSPACE: "demo",
+        REVAULT_API_KEY_ID: "demo-key-id",
+        REVAULT_API_KEY_SECRET: "demo-key-secret"
+      })
+      assert.strictEqual(result.code, 2)
+      assert.match(result.stderr, /^AuthConfigError: baseUrl must use https:/)
+    })
+  )
+
+  it.live("a wrong secret: exit 3 with UnauthorizedError, and the secret is never printed", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        const secret = "not-the-demo-secret-5d1e9c"
+        for (const command of ["token", "whoami"]) {
+          const result = yield* cli([command], { ...envOf(mock), REVAULT_API_KEY_SECRET: secret })
+          assert.strictEqual(result.code, 3, `${command}: ${result.stderr}`)
+          assert.strictEqual(result.stdout, "")
+          assert.strictEqual(result.stderr, "UnauthorizedError: Invalid API key\n")
+          assert.notInclude(result.stdout + result.stderr, secret)
+        }
+      })
+    )
+  )
+
+  it.live("a workspace the key may not act on: exit 3 with ForbiddenError", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        const result = yield* cli(["token"], { ...envOf(mock), REVAULT_WORKSPACE: "elsewhere" })
+        assert.strictEqual(result.code, 3)
+        assert.match(result.stderr, /^ForbiddenError: /)
+      })
+    )
+  )
+
+  it.live("whoami when /users/me refuses the token even after the replay: exit 3", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        yield* mock.fault("me", MockRevault.Fault.Status({ status: 401 }), 2)
+        const result = yield* cli(["whoami"], envOf(mock))
+        assert.strictEqual(result.code, 3)
+        assert.match(result.stderr, /^ResponseError: /)
+        assert.strictEqual(yield* mock.count("me"), 2)
+      })
+    )
+  )
+
+  it.live("the server is down: exit 4 with TransportError", () =>
+    Effect.gen(function* () {
+      const baseUrl = yield* closedBaseUrl
+      const result = yield* cli(["token"], {
+        REVAULT_API_BASE_URL: baseUrl,
+        REVAULT_WORKSPACE: "demo",
+        REVAULT_API_KEY_ID: "demo-key-id",
+        REVAULT_API_KEY_SECRET: "demo-key-secret"
+      })
+      assert.strictEqual(result.code, 4)
+      assert.strictEqual(result.stdout, "")
+      assert.match(result.stderr, /^TransportError: /)
+    })
+  )
+
+  it.live("a 500 from the token endpoint: exit 4 with InternalServerError", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        yield* mock.fault("authenticate", MockRevault.Fault.Status({ status: 500 }))
+        const result = yield* cli(["token"], envOf(mock))
+        assert.strictEqual(result.code, 4)
+        assert.match(result.stderr, /^InternalServerError: /)
+      })
+    )
+  )
+
+  it.live("whoami gives up on a hanging /users/me after REVAULT_REQUEST_TIMEOUT: exit 4", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        yield* mock.fault("me", MockRevault.Fault.Hang())
+        const result = yield* cli(["whoami"], { ...envOf(mock), REVAULT_REQUEST_TIMEOUT: "500 millis" })
+        assert.strictEqual(result.code, 4)
+        assert.match(result.stderr, /^TimeoutException: /)
+      })
+    )
+  )
+
+  it.live("an unknown subcommand: exit 1", () =>
+    Effect.gen(function* () {
+      const result = yield* cli(["tokn"])
+      assert.strictEqual(result.code, 1)
+      assert.include(result.stderr, "mock-server")
+    })
+  )
+
+  it.live("mock-server --port 0 prints its base URL and credentials, serves tokens, and stops cleanly on SIGINT", () =>
+    Effect.gen(function* () {
+      const server = yield* spawnCli(["mock-server", "--port", "0", "--access-ttl", "6", "--refresh-ttl", "15"])
+      const stderr = collect(server.stderr)
+      const { text, vars } = yield* printedExports(server)
+      assert.match(text, /^# Mock Revault on http:\/\/127\.0\.0\.1:\d+\/v1\/rest \(access tokens 6 s/)
+      assert.match(vars.REVAULT_API_BASE_URL ?? "", /^http:\/\/127\.0\.0\.1:[1-9]\d*\/v1\/rest$/)
+      assert.deepStrictEqual(
+        [vars.REVAULT_WORKSPACE, vars.REVAULT_API_KEY_ID, vars.REVAULT_API_KEY_SECRET],
+        [
+          MockRevault.demoCredentials.workspace,
+          MockRevault.demoCredentials.apiKeyId,
+          MockRevault.demoCredentials.apiKeySecret
+        ]
+      )
+      // A 6 s token needs a skew below the default 30 s to count as valid.
+      assert.strictEqual(vars.REVAULT_EXPIRY_SKEW, "1000 millis")
+
+      const token = yield* cli(["token"], vars)
+      assert.strictEqual(token.code, 0, token.stderr)
+      assert.match(token.stdout, jwtLine)
+      assert.strictEqual(yield* meStatus(vars.REVAULT_API_BASE_URL ?? "", token.stdout.trim()), 200)
+
+      server.kill("SIGINT")
+      assert.deepStrictEqual(yield* exited(server), { code: 0, signal: null })
+      assert.strictEqual(stderr(), "")
+    }).pipe(Effect.scoped)
+  )
+})
