@@ -9,11 +9,13 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { AuthApi } from "./AuthApi.js"
 import { AuthConfig } from "./AuthConfig.js"
 import type { AuthError } from "./AuthError.js"
 import * as internal from "./internal/tokenManager.js"
+import { StoredTokenSet, TokenStore } from "./TokenStore.js"
 
 /**
  * How a token set was obtained: the API-key exchange or the refresh token.
@@ -73,15 +75,30 @@ export class AuthService extends Context.Tag("effect-revault-auth/AuthService")<
  * the background: building never fails because the server is down. Closing the scope stops every
  * fiber it started.
  *
+ * With a `TokenStore` in the context, it first reads the set stored for its workspace and key, and
+ * uses it instead of a request while its access token is usable (or spends its refresh token
+ * while that lives); it writes every set it obtains. Store failures are logged, never returned.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.gen(function* () {
   const api = yield* AuthApi
   const config = yield* AuthConfig
+  const store = yield* Effect.serviceOption(TokenStore)
+  const key = { workspace: config.workspace, apiKeyId: config.apiKeyId, apiKeySecret: config.apiKeySecret }
   const manager = yield* internal.make<AuthSession>({
     api,
     config,
+    persistence: Option.getOrUndefined(
+      Option.map(
+        store,
+        (tokenStore): internal.Persistence => ({
+          load: tokenStore.get(key),
+          save: (acquired) => Effect.suspend(() => tokenStore.set(key, new StoredTokenSet(acquired)))
+        })
+      )
+    ),
     toSession: (cached) =>
       new AuthSession({
         accessToken: cached.tokenSet.accessToken,

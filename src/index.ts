@@ -30,6 +30,11 @@ export * as AuthHttpClient from "./AuthHttpClient.js"
 /**
  * @since 0.1.0
  */
+export * as AuthPool from "./AuthPool.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as AuthService from "./AuthService.js"
 
 /**
@@ -41,3 +46,8 @@ export * as RevaultAuth from "./RevaultAuth.js"
  * @since 0.1.0
  */
 export * as TokenSet from "./TokenSet.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenStore from "./TokenStore.js"

@@ -32,8 +32,11 @@ export interface Cached<S> {
   readonly session: S
 }
 
-/** A token set with its times, as persisted: everything but the caller's view of it. */
-export type Acquired = Omit<Cached<unknown>, "session">
+/**
+ * A token set with its absolute times, as persisted. What depends on the configuration (the
+ * skew) is left out and computed again by whoever reads it.
+ */
+export type Acquired = Omit<Cached<unknown>, "session" | "usableUntil" | "refreshUsableUntil">
 
 /**
  * Where token sets outlive the process. Optional: without it, every process starts empty. Its
@@ -101,7 +104,7 @@ const describe = (error: AuthError): Record<string, string | number> =>
 export const make = <S>(options: {
   readonly api: AuthApiService
   readonly config: AuthConfigService
-  readonly toSession: (cached: Acquired) => S
+  readonly toSession: (cached: Omit<Cached<S>, "session">) => S
   readonly persistence?: Persistence | undefined
 }) =>
   Effect.gen(function* () {
@@ -111,21 +114,33 @@ export const make = <S>(options: {
     const wake = yield* Queue.sliding<void>(1)
     const tags = { workspace: config.workspace }
 
-    // An interruption is the fiber being stopped, not the store failing: let it through.
+    // The skew is capped at half a lifetime: a token shorter-lived than the skew would otherwise
+    // never be usable, and every refresh would be due the moment it lands (a refresh storm).
+    const skewFor = (lifetime: number): number => Math.min(skew, lifetime / 2)
+
+    const withSession = (acquired: Acquired): Cached<S> => {
+      const lifetime = acquired.expiresAt - acquired.sentAt
+      const refreshLifetime = acquired.refreshExpiresAt - acquired.sentAt
+      const times = {
+        ...acquired,
+        usableUntil: acquired.expiresAt - skewFor(lifetime),
+        refreshUsableUntil: acquired.refreshExpiresAt - skewFor(refreshLifetime)
+      }
+      return { ...times, session: toSession(times) }
+    }
+
+    // Defects and a store's own interruptions included: nothing the store does reaches a reader.
+    // (When this fiber itself is interrupted, the runtime skips this handler and stops.)
     const logStoreFailure = (message: string) => (cause: Cause.Cause<unknown>) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.logWarning(message).pipe(Effect.annotateLogs({ ...tags, cause: Cause.pretty(cause) }))
+      Effect.logWarning(message).pipe(Effect.annotateLogs({ ...tags, cause: Cause.pretty(cause) }))
 
     const save = (acquired: Acquired): Effect.Effect<void> =>
       persistence === undefined
         ? Effect.void
-        : persistence
-            .save(acquired)
-            .pipe(
-              Effect.timeout(persistenceTimeout),
-              Effect.catchAllCause(logStoreFailure("token store could not be written; the token is used all the same"))
-            )
+        : Effect.suspend(() => persistence.save(acquired)).pipe(
+            Effect.timeout(persistenceTimeout),
+            Effect.catchAllCause(logStoreFailure("token store could not be written; the token is used all the same"))
+          )
 
     // A stored set is taken while its access token is usable; with only its refresh token alive,
     // it is kept for that refresh token, which the first acquisition then spends.
@@ -138,27 +153,20 @@ export const make = <S>(options: {
         )
       )
       if (loaded._tag === "None") return Option.none()
-      const stored = loaded.value
+      const { expiresAt, obtainedAt, refreshExpiresAt, sentAt, source, tokenSet } = loaded.value
+      const cached = withSession({ tokenSet, source, sentAt, obtainedAt, expiresAt, refreshExpiresAt })
       const now = yield* Clock.currentTimeMillis
-      const annotations = { ...tags, source: stored.source, expiresAt: new Date(stored.expiresAt).toISOString() }
-      if (stored.refreshExpiresAt - skew <= now && stored.expiresAt - skew <= now) {
+      const annotations = { ...tags, source, expiresAt: new Date(expiresAt).toISOString() }
+      if (cached.usableUntil <= now && cached.refreshUsableUntil <= now) {
         yield* Effect.logDebug("stored token set expired; ignoring it").pipe(Effect.annotateLogs(annotations))
         return Option.none()
       }
       yield* Effect.logDebug(
-        stored.expiresAt - skew > now
+        cached.usableUntil > now
           ? "reusing the stored token set"
           : "stored access token expired; refreshing with the stored refresh token"
       ).pipe(Effect.annotateLogs(annotations))
-      const acquired: Acquired = {
-        tokenSet: stored.tokenSet,
-        source: stored.source,
-        sentAt: stored.sentAt,
-        obtainedAt: stored.obtainedAt,
-        expiresAt: stored.expiresAt,
-        refreshExpiresAt: stored.refreshExpiresAt
-      }
-      return Option.some({ ...acquired, session: toSession(acquired) })
+      return Option.some(cached)
     })
 
     const restored = yield* restore
@@ -177,10 +185,6 @@ export const make = <S>(options: {
         Metric.tagged("outcome", outcome),
         Metric.tagged("workspace", config.workspace)
       )
-
-    // The skew is capped at half a lifetime: a token shorter-lived than the skew would otherwise
-    // never be usable, and every refresh would be due the moment it lands (a refresh storm).
-    const skewFor = (lifetime: number): number => Math.min(skew, lifetime / 2)
 
     const usable = (s: State<S>, now: number): Option.Option<Cached<S>> =>
       !s.invalidated && s.current._tag === "Some" && s.current.value.usableUntil > now ? s.current : Option.none()
@@ -267,25 +271,21 @@ export const make = <S>(options: {
         const now = yield* Clock.currentTimeMillis
         const { sentAt, source, tokenSet } = yield* obtain(snapshot, now)
         const obtainedAt = yield* Clock.currentTimeMillis
-        const lifetime = tokenSet.expiresInSeconds * 1000
-        const refreshLifetime = tokenSet.refreshExpiresInSeconds * 1000
-        const times = {
+        const acquired: Acquired = {
           tokenSet,
           source,
           sentAt,
           obtainedAt,
-          expiresAt: sentAt + lifetime,
-          refreshExpiresAt: sentAt + refreshLifetime,
-          usableUntil: sentAt + lifetime - skewFor(lifetime),
-          refreshUsableUntil: sentAt + refreshLifetime - skewFor(refreshLifetime)
+          expiresAt: sentAt + tokenSet.expiresInSeconds * 1000,
+          refreshExpiresAt: sentAt + tokenSet.refreshExpiresInSeconds * 1000
         }
         yield* Effect.annotateCurrentSpan("revault.source", source)
         yield* Effect.logDebug("token obtained").pipe(
           Effect.annotateLogs({ source, reason, expiresInSeconds: tokenSet.expiresInSeconds })
         )
         // Before the readers are released, so a process that exits after its first read has saved it.
-        yield* save(times)
-        return { ...times, session: toSession(times) }
+        yield* save(acquired)
+        return withSession(acquired)
       }).pipe(
         Effect.tapBoth({
           onFailure: (error) => Metric.increment(counter(error.operation, "failure")),
@@ -332,7 +332,7 @@ export const make = <S>(options: {
             : "initial"
 
     // Uninterruptible so that a reader interrupted mid-step cannot orphan an acquisition it started.
-    const slowPath = modify((s) =>
+    const slowPath: Effect.Effect<Cached<S>, AuthError> = modify((s) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const cached = usable(s, now)
         if (cached._tag === "Some") return Effect.succeed([{ _tag: "Ready", cached: cached.value } as Step, s] as const)
@@ -348,9 +348,14 @@ export const make = <S>(options: {
             ? Effect.succeed(step.cached)
             : step._tag === "Failed"
               ? Effect.fail(step.error)
-              : Deferred.await(step.deferred)
+              : Effect.flatMap(Deferred.await(step.deferred), landed)
       )
     )
+
+    // A token whose usable time is over by the time it lands (its request was sent long ago: a slow
+    // answer, a clock jump) is not handed out: the reader goes round again.
+    const landed = (cached: Cached<S>): Effect.Effect<Cached<S>, AuthError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => (cached.usableUntil > now ? Effect.succeed(cached) : slowPath))
 
     // The hot path: one Ref read, one clock read, one comparison.
     const read: Effect.Effect<Cached<S>, AuthError> = Effect.flatMap(SynchronizedRef.get(state), (s) =>
@@ -416,7 +421,7 @@ export const make = <S>(options: {
     // Prefetch: the first acquisition starts now, so early readers join it; not needed when the
     // store gave a usable token, which the background driver refreshes when due.
     const startedAt = yield* Clock.currentTimeMillis
-    if (!(restored._tag === "Some" && restored.value.expiresAt - skew > startedAt)) {
+    if (!(restored._tag === "Some" && restored.value.usableUntil > startedAt)) {
       yield* modify((s) => start(s, "initial"))
     }
     yield* Effect.forkScoped(Effect.forever(tick))

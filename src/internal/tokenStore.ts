@@ -1,0 +1,184 @@
+// The at-rest format of stored token sets, and a file-backed KeyValueStore that writes files
+// owner-only and atomically. Kept internal: the envelope is an implementation detail that
+// `TokenStore` users never see.
+import * as NodeCrypto from "node:crypto"
+import type * as PlatformError from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
+import * as Path from "@effect/platform/Path"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+
+/** Which API key a stored set belongs to; the secret is only ever used to derive keys. */
+export interface Owner {
+  readonly workspace: string
+  readonly apiKeyId: string
+  readonly apiKeySecret: Redacted.Redacted<string>
+}
+
+const format = "effect-revault-auth/token-store"
+const version = 1
+
+/** The JSON written to the store: plaintext metadata, then the sealed token set. */
+const Envelope = Schema.Struct({
+  format: Schema.Literal(format),
+  version: Schema.Literal(version),
+  workspace: Schema.String,
+  apiKeyId: Schema.String,
+  /** Derived from the secret with HKDF: tells "another key wrote this" from "this is damaged". */
+  keyFingerprint: Schema.String,
+  salt: Schema.String,
+  iv: Schema.String,
+  tag: Schema.String,
+  ciphertext: Schema.String
+})
+
+const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Envelope))
+
+/** Why a stored value was not used. */
+export type Rejection = "malformed" | "other-workspace" | "other-key" | "corrupt"
+
+const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64")
+
+const secretBytes = (owner: Owner): Buffer => Buffer.from(Redacted.value(owner.apiKeySecret), "utf8")
+
+// A per-file random salt gives every write its own AES key, so a nonce can never repeat under one key.
+const encryptionKey = (owner: Owner, salt: Uint8Array): Buffer =>
+  Buffer.from(NodeCrypto.hkdfSync("sha256", secretBytes(owner), salt, `${format}/v${version}/aes-256-gcm`, 32))
+
+/**
+ * A public, stable identifier of the key: one-way from the secret, bound to the key id, and
+ * unrelated to any encryption key (different HKDF info).
+ */
+export const keyFingerprint = (owner: Owner): string =>
+  Buffer.from(
+    NodeCrypto.hkdfSync(
+      "sha256",
+      secretBytes(owner),
+      `${format}/key-fingerprint`,
+      `${format}/v${version}/${owner.apiKeyId}`,
+      16
+    )
+  ).toString("hex")
+
+// Authenticated but not encrypted: a file copied under another workspace's or key's name fails
+// to open even if the same secret served both.
+const additionalData = (owner: Owner): Buffer =>
+  Buffer.from(JSON.stringify([format, version, owner.workspace, owner.apiKeyId]), "utf8")
+
+/**
+ * The store key of an owner's entry: a digest of the workspace and key id only, so a new secret
+ * for the same key id overwrites the old entry instead of leaving it behind, and file names
+ * reveal nothing and need no escaping.
+ */
+export const storageKey = (owner: Pick<Owner, "workspace" | "apiKeyId">): string =>
+  `tokens-${NodeCrypto.createHash("sha256")
+    .update(JSON.stringify([format, owner.workspace, owner.apiKeyId]))
+    .digest("hex")
+    .slice(0, 32)}.json`
+
+/** Encrypts `plaintext` for `owner` with AES-256-GCM and wraps it in the envelope. */
+export const seal = (owner: Owner, plaintext: string): string => {
+  const salt = NodeCrypto.randomBytes(16)
+  const iv = NodeCrypto.randomBytes(12)
+  const cipher = NodeCrypto.createCipheriv("aes-256-gcm", encryptionKey(owner, salt), iv, { authTagLength: 16 })
+  cipher.setAAD(additionalData(owner))
+  const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
+  const envelope: typeof Envelope.Type = {
+    format,
+    version,
+    workspace: owner.workspace,
+    apiKeyId: owner.apiKeyId,
+    keyFingerprint: keyFingerprint(owner),
+    salt: base64(salt),
+    iv: base64(iv),
+    tag: base64(cipher.getAuthTag()),
+    ciphertext: base64(ciphertext)
+  }
+  return JSON.stringify(envelope)
+}
+
+/** Checks and decrypts a stored envelope; says why when it is not `owner`'s or is damaged. */
+export const open = (owner: Owner, text: string): Either.Either<string, Rejection> => {
+  const decoded = decodeEnvelope(text)
+  if (Either.isLeft(decoded)) return Either.left("malformed")
+  const envelope = decoded.right
+  if (envelope.workspace !== owner.workspace) return Either.left("other-workspace")
+  if (envelope.apiKeyId !== owner.apiKeyId || envelope.keyFingerprint !== keyFingerprint(owner)) {
+    return Either.left("other-key")
+  }
+  try {
+    const iv = Buffer.from(envelope.iv, "base64")
+    const tag = Buffer.from(envelope.tag, "base64")
+    if (iv.length !== 12 || tag.length !== 16) return Either.left("corrupt")
+    const decipher = NodeCrypto.createDecipheriv(
+      "aes-256-gcm",
+      encryptionKey(owner, Buffer.from(envelope.salt, "base64")),
+      iv,
+      { authTagLength: 16 }
+    )
+    decipher.setAAD(additionalData(owner))
+    decipher.setAuthTag(tag)
+    const plaintext = Buffer.concat([decipher.update(Buffer.from(envelope.ciphertext, "base64")), decipher.final()])
+    return Either.right(plaintext.toString("utf8"))
+  } catch {
+    // GCM authentication failed: the bytes were changed after sealing.
+    return Either.left("corrupt")
+  }
+}
+
+const notFound = (error: PlatformError.PlatformError): boolean =>
+  error._tag === "SystemError" && error.reason === "NotFound"
+
+/**
+ * A `KeyValueStore` of one file per key in `directory`. Unlike `KeyValueStore.layerFileSystem`,
+ * it creates the directory owner-only (0700) and each file owner-only (0600), and replaces a file
+ * by writing a temporary one and renaming it, so a concurrent reader (another CLI run) sees the
+ * old content or the new, never half of one. The directory is created on the first write: a
+ * missing or unwritable directory never fails construction, only that write.
+ */
+export const makeFileSystemStore = (
+  directory: string
+): Effect.Effect<KeyValueStore.KeyValueStore, never, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const fileOf = (key: string) => path.join(directory, encodeURIComponent(key))
+
+    const orNone = <A>(effect: Effect.Effect<A, PlatformError.PlatformError>) =>
+      effect.pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(notFound, () => Effect.succeedNone)
+      )
+
+    const set = (key: string, value: string | Uint8Array) =>
+      Effect.gen(function* () {
+        yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+        const file = fileOf(key)
+        const temporary = path.join(directory, `.${encodeURIComponent(key)}.${NodeCrypto.randomUUID()}.tmp`)
+        const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value
+        // `wx`: never follow a planted file or link; the mode applies because the file is new.
+        yield* fs.writeFile(temporary, bytes, { flag: "wx", mode: 0o600 })
+        yield* fs.rename(temporary, file).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temporary))))
+      })
+
+    const listing = fs
+      .readDirectory(directory)
+      .pipe(Effect.catchIf(notFound, () => Effect.succeed<ReadonlyArray<string>>([])))
+
+    return KeyValueStore.make({
+      get: (key) => orNone(fs.readFileString(fileOf(key))),
+      getUint8Array: (key) => orNone(fs.readFile(fileOf(key))),
+      set,
+      remove: (key) => fs.remove(fileOf(key)).pipe(Effect.catchIf(notFound, () => Effect.void)),
+      clear: Effect.flatMap(listing, (names) =>
+        Effect.forEach(names, (name) => fs.remove(path.join(directory, name), { recursive: true }), {
+          discard: true
+        })
+      ),
+      size: Effect.map(listing, (names) => names.filter((name) => !name.startsWith(".")).length)
+    })
+  })

@@ -1,0 +1,443 @@
+import * as NodeFs from "node:fs/promises"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { SystemError } from "@effect/platform/Error"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
+import * as Path from "@effect/platform/Path"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as AuthApi from "../src/AuthApi.js"
+import * as AuthService from "../src/AuthService.js"
+import * as internal from "../src/internal/tokenStore.js"
+import * as MockRevault from "../src/MockRevault.js"
+import { TokenSet } from "../src/TokenSet.js"
+import * as TokenStore from "../src/TokenStore.js"
+
+const demo = MockRevault.demoCredentials
+
+/** One "process": an AuthService built for `use` and stopped after it, on the TokenStore in the context. */
+const run = <A, E, R>(
+  use: (auth: AuthService.Service) => Effect.Effect<A, E, R>,
+  overrides: Parameters<typeof MockRevault.layerAuthConfig>[0] = {}
+) =>
+  Effect.flatMap(AuthService.AuthService, use).pipe(
+    Effect.provide(
+      AuthService.layer.pipe(
+        Layer.provideMerge(AuthApi.layer),
+        Layer.provideMerge(MockRevault.layerAuthConfig(overrides))
+      )
+    )
+  )
+
+const readToken = run((auth) => Effect.map(auth.accessToken, Redacted.value))
+
+const counts = Effect.flatMap(MockRevault.MockRevault, (mock) =>
+  Effect.all({ authenticate: mock.count("authenticate"), refresh: mock.count("refresh") })
+)
+
+const mockLayer = (options: MockRevault.Options = {}) =>
+  Layer.mergeAll(MockRevault.layer(options), NodeHttpClient.layerUndici)
+
+const captureLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    const fields = [...annotations].map(([k, v]) => `${k}=${String(v)}`).join(" ")
+    lines.push(`${logLevel.label} ${text} ${fields}`)
+  })
+  const withLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      Logger.withMinimumLogLevel(LogLevel.Debug)
+    )
+  return { lines, withLogs }
+}
+
+const key = (secret = "secret-one", workspace = "ws-1", apiKeyId = "kid-1"): TokenStore.Key => ({
+  workspace,
+  apiKeyId,
+  apiKeySecret: Redacted.make(secret)
+})
+
+const sample = new TokenStore.StoredTokenSet({
+  tokenSet: new TokenSet({
+    accessToken: Redacted.make("AT-PLAINTEXT-TOKEN"),
+    expiresInSeconds: 300,
+    refreshToken: Redacted.make("RT-PLAINTEXT-TOKEN"),
+    refreshExpiresInSeconds: 1800
+  }),
+  source: "authenticate",
+  sentAt: 1_000,
+  obtainedAt: 1_200,
+  expiresAt: 301_000,
+  refreshExpiresAt: 1_801_000
+})
+
+/**
+ * Reads `effect` until `done` holds, without moving the TestClock, giving real I/O a few
+ * milliseconds of wall time between reads.
+ */
+const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
+  Effect.gen(function* () {
+    for (let attempt = 0; attempt < 500; attempt++) {
+      const value = yield* effect
+      if (done(value)) return value
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+    }
+    return yield* Effect.dieMessage("the condition never held")
+  })
+
+/**
+ * Moves the TestClock in small steps until `fiber` is done, giving real I/O (the mock's HTTP
+ * answers) a few milliseconds of wall time between steps.
+ */
+const driveUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function* () {
+    for (let step = 0; step < 100; step++) {
+      const exit = yield* Fiber.poll(fiber)
+      if (Option.isSome(exit)) return yield* exit.value
+      yield* TestClock.adjust("250 millis")
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+    }
+    return yield* Effect.dieMessage("the fiber did not finish")
+  })
+
+const temporaryDirectory = Effect.acquireRelease(
+  Effect.promise(() => NodeFs.mkdtemp(NodePath.join(NodeOs.tmpdir(), "revault-token-store-"))),
+  (dir) => Effect.promise(() => NodeFs.rm(dir, { recursive: true, force: true }))
+)
+
+/** A file store in a fresh directory (not created yet: the store creates it). */
+const withFileStore = <A, E, R>(use: (dir: string) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(temporaryDirectory, (parent) => {
+    const dir = NodePath.join(parent, "cache", "revault-auth")
+    return use(dir).pipe(
+      Effect.provide(TokenStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))),
+      Effect.provide(NodeContext.layer)
+    )
+  })
+
+const files = (dir: string) => Effect.promise(() => NodeFs.readdir(dir))
+const readOnlyFile = (dir: string) =>
+  Effect.gen(function* () {
+    const names = yield* files(dir)
+    assert.strictEqual(names.length, 1, `files: ${names.join(", ")}`)
+    const file = NodePath.join(dir, names[0] ?? "")
+    return { file, text: yield* Effect.promise(() => NodeFs.readFile(file, "utf8")) }
+  })
+
+describe("TokenStore", () => {
+  describe("sealing", () => {
+    it.effect("round trip for the same key; another secret, workspace or key id reads nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* TokenStore.TokenStore
+        yield* store.set(key(), sample)
+        const back = yield* store.get(key())
+        assert.isTrue(Option.isSome(back))
+        const stored = Option.getOrThrow(back)
+        assert.strictEqual(Redacted.value(stored.tokenSet.accessToken), "AT-PLAINTEXT-TOKEN")
+        assert.strictEqual(Redacted.value(stored.tokenSet.refreshToken), "RT-PLAINTEXT-TOKEN")
+        assert.deepStrictEqual(
+          [stored.sentAt, stored.obtainedAt, stored.expiresAt, stored.refreshExpiresAt, stored.source],
+          [1_000, 1_200, 301_000, 1_801_000, "authenticate"]
+        )
+        // Another secret for the same key id maps to the same entry, and cannot open it.
+        assert.isTrue(Option.isNone(yield* store.get(key("secret-two"))))
+        assert.isTrue(Option.isNone(yield* store.get(key("secret-one", "ws-2"))))
+        assert.isTrue(Option.isNone(yield* store.get(key("secret-one", "ws-1", "kid-2"))))
+        yield* store.remove(key())
+        assert.isTrue(Option.isNone(yield* store.get(key())))
+      }).pipe(Effect.provide(TokenStore.layerMemory))
+    )
+
+    it.effect("an entry copied under another workspace's name, or altered, is refused and says why", () =>
+      Effect.gen(function* () {
+        const { lines, withLogs } = captureLogs()
+        const kv = yield* KeyValueStore.KeyValueStore
+        const store = yield* TokenStore.make
+        yield* store.set(key(), sample)
+        const text = Option.getOrThrow(yield* kv.get(internal.storageKey(key())))
+        // Same secret, other workspace: the authenticated data does not match.
+        yield* kv.set(internal.storageKey(key("secret-one", "ws-2")), text)
+        assert.isTrue(Option.isNone(yield* withLogs(store.get(key("secret-one", "ws-2")))))
+        // Metadata rewritten to match: the tag over the authenticated data still refuses it.
+        yield* kv.set(internal.storageKey(key("secret-one", "ws-2")), text.replace('"ws-1"', '"ws-2"'))
+        assert.isTrue(Option.isNone(yield* withLogs(store.get(key("secret-one", "ws-2")))))
+        // One ciphertext byte changed.
+        const envelope = JSON.parse(text)
+        const bytes = Buffer.from(envelope.ciphertext, "base64")
+        bytes[0] = (bytes[0] ?? 0) ^ 1
+        yield* kv.set(internal.storageKey(key()), JSON.stringify({ ...envelope, ciphertext: bytes.toString("base64") }))
+        assert.isTrue(Option.isNone(yield* withLogs(store.get(key()))))
+        yield* kv.set(internal.storageKey(key()), "not json at all")
+        assert.isTrue(Option.isNone(yield* withLogs(store.get(key()))))
+        yield* store.set(key(), sample)
+        assert.isTrue(Option.isNone(yield* withLogs(store.get(key("secret-two")))))
+        const debug = lines.filter((l) => l.startsWith("DEBUG"))
+        assert.strictEqual(debug.length, 5, lines.join("\n"))
+        for (const reason of ["other-workspace", "corrupt", "malformed", "other-key"]) {
+          assert.isTrue(
+            debug.some((l) => l.includes(`reason=${reason}`)),
+            `${reason} in\n${lines.join("\n")}`
+          )
+        }
+        for (const secret of ["secret-one", "secret-two", "AT-PLAINTEXT-TOKEN", "RT-PLAINTEXT-TOKEN"]) {
+          assert.notInclude(lines.join("\n"), secret)
+        }
+      }).pipe(Effect.provide(KeyValueStore.layerMemory))
+    )
+
+    it.effect("two writes of the same set differ (fresh salt and nonce); entry names reveal nothing", () =>
+      Effect.gen(function* () {
+        const kv = yield* KeyValueStore.KeyValueStore
+        const store = yield* TokenStore.make
+        yield* store.set(key(), sample)
+        const first = Option.getOrThrow(yield* kv.get(internal.storageKey(key())))
+        yield* store.set(key(), sample)
+        const second = Option.getOrThrow(yield* kv.get(internal.storageKey(key())))
+        assert.notStrictEqual(JSON.parse(first).ciphertext, JSON.parse(second).ciphertext)
+        assert.notStrictEqual(JSON.parse(first).iv, JSON.parse(second).iv)
+        assert.match(internal.storageKey(key()), /^tokens-[0-9a-f]{32}\.json$/)
+        assert.strictEqual(internal.storageKey(key()), internal.storageKey(key("another secret")))
+        assert.notStrictEqual(internal.storageKey(key()), internal.storageKey(key("secret-one", "ws-2")))
+      }).pipe(Effect.provide(KeyValueStore.layerMemory))
+    )
+  })
+
+  describe("with AuthService against MockRevault", () => {
+    it.scoped("persistence round trip: the second process makes no request", () =>
+      Effect.gen(function* () {
+        const first = yield* readToken
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+        const second = yield* readToken
+        const third = yield* readToken
+        assert.strictEqual(second, first)
+        assert.strictEqual(third, first)
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+      }).pipe(Effect.provide(TokenStore.layerMemory), Effect.provide(mockLayer()))
+    )
+
+    it.scoped("a restarted process judges the stored set by its absolute times", () =>
+      Effect.gen(function* () {
+        const first = yield* readToken
+        // 200 s later the access token (300 s, 30 s skew) is still usable: no request.
+        yield* TestClock.setTime(200_000)
+        assert.strictEqual(yield* readToken, first)
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+        // The refresh-ahead point comes from the stored send time (240 s), not from the restart.
+        const refreshedAhead = yield* run((auth) =>
+          Effect.gen(function* () {
+            yield* TestClock.adjust("39 seconds")
+            const before = yield* counts
+            yield* TestClock.adjust("1 second")
+            // The clock stays at 240 s while the refresh is on the wire: moving it on would fire
+            // the request timeout, which runs on the Clock too.
+            const session = yield* eventually(auth.session, (s) => s.source === "refresh")
+            return { before, session }
+          })
+        )
+        assert.deepStrictEqual(refreshedAhead.before, { authenticate: 1, refresh: 0 })
+        assert.strictEqual(refreshedAhead.session.source, "refresh")
+        assert.strictEqual(refreshedAhead.session.expiresAt.getTime(), 240_000 + 300_000)
+        // Past the new set's usable life (510 s) but within its refresh token's: one refresh.
+        yield* TestClock.setTime(520_000)
+        const afterRefresh = yield* readToken
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 2 })
+        assert.notStrictEqual(afterRefresh, first)
+        // Hours later both tokens are dead: the stored set is ignored and replaced through the key.
+        yield* TestClock.setTime(5 * 3_600_000)
+        yield* readToken
+        assert.deepStrictEqual(yield* counts, { authenticate: 2, refresh: 2 })
+        yield* readToken
+        assert.deepStrictEqual(yield* counts, { authenticate: 2, refresh: 2 })
+      }).pipe(Effect.provide(TokenStore.layerMemory), Effect.provide(mockLayer()))
+    )
+
+    it.scoped("a stored set is never handed to another secret for the same key id", () =>
+      Effect.gen(function* () {
+        yield* readToken
+        const error = yield* Effect.flip(run((auth) => auth.accessToken, { apiKeySecret: "not-the-secret" }))
+        assert.strictEqual(error._tag, "UnauthorizedError")
+        assert.deepStrictEqual(yield* counts, { authenticate: 2, refresh: 0 })
+      }).pipe(Effect.provide(TokenStore.layerMemory), Effect.provide(mockLayer()))
+    )
+
+    it.scoped("a store that fails or hangs never fails a token read", () =>
+      Effect.gen(function* () {
+        const { lines, withLogs } = captureLogs()
+        const failure = (method: string) =>
+          new SystemError({ module: "KeyValueStore", method, reason: "PermissionDenied", description: "denied" })
+        const failing = KeyValueStore.make({
+          get: () => Effect.fail(failure("get")),
+          getUint8Array: () => Effect.fail(failure("getUint8Array")),
+          set: () => Effect.fail(failure("set")),
+          remove: () => Effect.fail(failure("remove")),
+          clear: Effect.fail(failure("clear")),
+          size: Effect.fail(failure("size"))
+        })
+        const token = yield* withLogs(readToken).pipe(
+          Effect.provide(TokenStore.layerKeyValueStore),
+          Effect.provideService(KeyValueStore.KeyValueStore, failing)
+        )
+        assert.isString(token)
+        const warnings = lines.filter((l) => l.startsWith("WARN"))
+        assert.isTrue(
+          warnings.some((l) => l.includes("could not be read")),
+          lines.join("\n")
+        )
+        assert.isTrue(
+          warnings.some((l) => l.includes("could not be written")),
+          lines.join("\n")
+        )
+        assert.notInclude(lines.join("\n"), token)
+
+        // A store that never answers costs a bounded wait (2 s on the Clock), at start and after the request.
+        const hanging = KeyValueStore.make({
+          get: () => Effect.never,
+          getUint8Array: () => Effect.never,
+          set: () => Effect.never,
+          remove: () => Effect.never,
+          clear: Effect.never,
+          size: Effect.never
+        })
+        const start = yield* Clock.currentTimeMillis
+        // A request timeout longer than the test: the clock moves while the request is on the wire.
+        const reader = yield* Effect.fork(
+          run((auth) => Effect.map(auth.accessToken, Redacted.value), { requestTimeout: "1 hour" }).pipe(
+            Effect.provide(TokenStore.layerKeyValueStore),
+            Effect.provideService(KeyValueStore.KeyValueStore, hanging)
+          )
+        )
+        assert.isString(yield* driveUntilDone(reader))
+        const waited = (yield* Clock.currentTimeMillis) - start
+        assert.isAtLeast(waited, 4_000)
+        assert.isAtMost(waited, 5_000)
+      }).pipe(Effect.provide(mockLayer()))
+    )
+  })
+
+  describe("layerFileSystem", () => {
+    it.scoped("two processes on one directory: one request; file 0600 in a 0700 directory, nothing in plaintext", () =>
+      withFileStore((dir) =>
+        Effect.gen(function* () {
+          const session = yield* run((auth) => auth.session)
+          const accessToken = Redacted.value(session.accessToken)
+          assert.strictEqual(yield* readToken, accessToken)
+          assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+
+          const { file, text } = yield* readOnlyFile(dir)
+          const stat = yield* Effect.promise(() => NodeFs.stat(file))
+          assert.strictEqual(stat.mode & 0o777, 0o600)
+          const dirStat = yield* Effect.promise(() => NodeFs.stat(dir))
+          assert.strictEqual(dirStat.mode & 0o777, 0o700)
+
+          assert.notInclude(text, accessToken)
+          assert.notInclude(text, accessToken.split(".")[1] ?? accessToken)
+          assert.notInclude(text, "rt_")
+          assert.notInclude(text, demo.apiKeySecret)
+          assert.notInclude(text, Buffer.from(demo.apiKeySecret).toString("base64"))
+          assert.notInclude(text, Buffer.from(demo.apiKeySecret).toString("hex"))
+          const envelope = JSON.parse(text)
+          assert.deepStrictEqual(Object.keys(envelope).sort(), [
+            "apiKeyId",
+            "ciphertext",
+            "format",
+            "iv",
+            "keyFingerprint",
+            "salt",
+            "tag",
+            "version",
+            "workspace"
+          ])
+        })
+      ).pipe(Effect.provide(mockLayer()))
+    )
+
+    it.scoped("a corrupt file is ignored (one new request) and replaced", () =>
+      withFileStore((dir) =>
+        Effect.gen(function* () {
+          const { lines, withLogs } = captureLogs()
+          yield* readToken
+          const { file } = yield* readOnlyFile(dir)
+          yield* Effect.promise(() => NodeFs.writeFile(file, '{"format":"effect-revault-auth/token-store","vers'))
+          yield* withLogs(readToken)
+          assert.deepStrictEqual(yield* counts, { authenticate: 2, refresh: 0 })
+          assert.isTrue(
+            lines.some((l) => l.startsWith("DEBUG") && l.includes("reason=malformed")),
+            lines.join("\n")
+          )
+          // Replaced: the next process reuses what the previous one wrote.
+          yield* readToken
+          assert.deepStrictEqual(yield* counts, { authenticate: 2, refresh: 0 })
+          const { text } = yield* readOnlyFile(dir)
+          assert.strictEqual(JSON.parse(text).format, "effect-revault-auth/token-store")
+        })
+      ).pipe(Effect.provide(mockLayer()))
+    )
+
+    it.scoped("a file written with another secret is ignored and replaced", () =>
+      withFileStore((dir) =>
+        Effect.gen(function* () {
+          const store = yield* TokenStore.TokenStore
+          const owner = { workspace: demo.workspace, apiKeyId: demo.apiKeyId }
+          yield* store.set({ ...owner, apiKeySecret: Redacted.make("an-old-secret") }, sample)
+          yield* readToken
+          assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+          // The same file, now sealed under the current secret.
+          assert.strictEqual((yield* files(dir)).length, 1)
+          yield* readToken
+          assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+          assert.isTrue(Option.isNone(yield* store.get({ ...owner, apiKeySecret: Redacted.make("an-old-secret") })))
+        })
+      ).pipe(Effect.provide(mockLayer()))
+    )
+
+    it.scoped("an unwritable directory fails writes, never reads", () =>
+      Effect.gen(function* () {
+        const parent = yield* temporaryDirectory
+        const blocker = NodePath.join(parent, "not-a-directory")
+        yield* Effect.promise(() => NodeFs.writeFile(blocker, ""))
+        const token = yield* readToken.pipe(
+          Effect.provide(TokenStore.layerFileSystem(NodePath.join(blocker, "revault-auth"))),
+          Effect.provide(NodeContext.layer)
+        )
+        assert.isString(token)
+      }).pipe(Effect.provide(mockLayer()))
+    )
+  })
+
+  describe("defaultDirectory", () => {
+    const directoryWith = (env: Record<string, string>) =>
+      TokenStore.defaultDirectory.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+        Effect.provide(Path.layer)
+      )
+
+    it.effect("$XDG_CACHE_HOME/revault-auth, else $HOME/.cache/revault-auth", () =>
+      Effect.gen(function* () {
+        assert.strictEqual(
+          yield* directoryWith({ XDG_CACHE_HOME: "/var/cache/me", HOME: "/home/me" }),
+          "/var/cache/me/revault-auth"
+        )
+        assert.strictEqual(yield* directoryWith({ HOME: "/home/me" }), "/home/me/.cache/revault-auth")
+        // A relative XDG_CACHE_HOME is invalid by the specification and ignored.
+        assert.strictEqual(
+          yield* directoryWith({ XDG_CACHE_HOME: "relative/cache", HOME: "/home/me" }),
+          "/home/me/.cache/revault-auth"
+        )
+        assert.strictEqual(yield* directoryWith({}), NodePath.join(NodeOs.homedir(), ".cache", "revault-auth"))
+      })
+    )
+  })
+})
