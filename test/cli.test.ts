@@ -1,11 +1,13 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify, stripVTControlCharacters } from "node:util"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as MockRevault from "../src/MockRevault.js"
@@ -32,7 +34,12 @@ interface Result {
 }
 
 // Only PATH is inherited: a REVAULT_* variable of the developer's shell must not leak into a test.
-const childEnv = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? "", ...env })
+// The token cache of every child lives here, never in the real home directory; each test's mock
+// listens on its own port, so its tokens land in their own per-server folder.
+const cacheHome = mkdtempSync(join(tmpdir(), "revault-auth-cli-"))
+afterAll(() => rmSync(cacheHome, { recursive: true, force: true }))
+
+const childEnv = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? "", XDG_CACHE_HOME: cacheHome, ...env })
 
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.async<Result>((resume) => {
@@ -164,12 +171,21 @@ describe("revault-auth (the built CLI)", () => {
     )
   )
 
-  it.live("token --no-cache is accepted", () =>
+  it.live("two token runs in a row make one POST in total; --no-cache skips the cache", () =>
     withMock((mock) =>
       Effect.gen(function* () {
-        const result = yield* cli(["token", "--no-cache"], envOf(mock))
-        assert.strictEqual(result.code, 0, result.stderr)
-        assert.match(result.stdout, jwtLine)
+        const posts = Effect.zipWith(mock.count("authenticate"), mock.count("refresh"), (a, r) => a + r)
+        const first = yield* cli(["token"], envOf(mock))
+        const second = yield* cli(["token"], envOf(mock))
+        assert.strictEqual(first.code, 0, first.stderr)
+        assert.strictEqual(second.code, 0, second.stderr)
+        assert.strictEqual(second.stdout, first.stdout)
+        assert.strictEqual(yield* posts, 1)
+        const uncached = yield* cli(["token", "--no-cache"], envOf(mock))
+        assert.strictEqual(uncached.code, 0, uncached.stderr)
+        assert.match(uncached.stdout, jwtLine)
+        assert.notStrictEqual(uncached.stdout, first.stdout)
+        assert.strictEqual(yield* posts, 2)
       })
     )
   )

@@ -1,5 +1,6 @@
 // The commands of `revault-auth`, kept apart from the bin entry (`src/cli.ts`) so that importing
 // them runs nothing.
+import { createHash } from "node:crypto"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Span from "@effect/cli/HelpDoc/Span"
@@ -10,6 +11,7 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Path from "@effect/platform/Path"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
@@ -27,6 +29,7 @@ import { AuthConfigError, isAuthError } from "../AuthError.js"
 import { AuthService } from "../AuthService.js"
 import * as MockRevault from "../MockRevault.js"
 import * as RevaultAuth from "../RevaultAuth.js"
+import * as TokenStore from "../TokenStore.js"
 
 /**
  * The process exit codes of `revault-auth`.
@@ -170,17 +173,31 @@ const revault = RevaultAuth.layerConfig().pipe(Layer.provide(NodeHttpClient.laye
 
 const noCache = Options.boolean("no-cache").pipe(
   Options.withDescription(
-    "Obtain a new token rather than a cached one. Nothing is cached between runs yet, so every run already does."
+    `Neither read nor write the token cache (by default an encrypted file per server, workspace and key under $XDG_CACHE_HOME/revault-auth or ~/.cache/revault-auth, mode 0600).`
   )
 )
 
-const token = Command.make("token", { noCache }, () =>
+// One cache directory per server, so tokens of one server (a restarted mock, say) are never
+// offered to another for the same workspace and key.
+const tokenCache = Layer.unwrapEffect(
   Effect.gen(function* () {
+    const baseUrl = yield* Config.string(env.baseUrl)
+    const path = yield* Path.Path
+    const root = yield* TokenStore.defaultDirectory
+    const server = createHash("sha256").update(baseUrl.replace(/\/+$/, "")).digest("hex").slice(0, 16)
+    return TokenStore.layerFileSystem(path.join(root, server))
+  })
+)
+
+const token = Command.make("token", { noCache }, ({ noCache }) => {
+  const program = Effect.gen(function* () {
     const auth = yield* AuthService
     const accessToken = yield* auth.accessToken
     yield* Console.log(Redacted.value(accessToken))
   }).pipe(Effect.provide(revault))
-).pipe(
+  // The store is provided around the layers, so AuthService finds it when it is built.
+  return noCache ? program : Effect.provide(program, tokenCache)
+}).pipe(
   Command.withDescription(
     `Print a fresh access token and a newline to stdout, for curl -H "Authorization: Bearer $(npx revault-auth token)".`
   )
