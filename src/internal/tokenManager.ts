@@ -332,7 +332,7 @@ export const make = <S>(options: {
             : "initial"
 
     // Uninterruptible so that a reader interrupted mid-step cannot orphan an acquisition it started.
-    const slowPath: Effect.Effect<Cached<S>, AuthError> = modify((s) =>
+    const locked: Effect.Effect<Cached<S>, AuthError> = modify((s) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const cached = usable(s, now)
         if (cached._tag === "Some") return Effect.succeed([{ _tag: "Ready", cached: cached.value } as Step, s] as const)
@@ -350,6 +350,12 @@ export const make = <S>(options: {
               ? Effect.fail(step.error)
               : Effect.flatMap(Deferred.await(step.deferred), landed)
       )
+    )
+
+    // Joining an acquisition in flight needs no lock: thousands of cold readers must not queue on
+    // it one by one only to learn that a request is already under way.
+    const slowPath: Effect.Effect<Cached<S>, AuthError> = Effect.flatMap(SynchronizedRef.get(state), (s) =>
+      s.inflight._tag === "Some" ? Effect.flatMap(Deferred.await(s.inflight.value), landed) : locked
     )
 
     // A token whose usable time is over by the time it lands (its request was sent long ago: a slow
