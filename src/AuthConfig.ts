@@ -93,7 +93,7 @@ export const defaultExpirySkew: Duration.Duration = Duration.seconds(30)
  */
 export const defaultRetrySchedule: Schedule.Schedule<unknown, AuthError> = Schedule.exponential("250 millis").pipe(
   Schedule.jittered,
-  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(30)))
+  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(30)))
 )
 
 /**
@@ -107,7 +107,7 @@ export const defaultPermanentRetrySchedule: Schedule.Schedule<unknown, AuthError
   "1 second"
 ).pipe(
   Schedule.jittered,
-  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(60)))
+  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(60)))
 )
 
 const loopbackHost = (hostname: string): boolean =>

@@ -152,6 +152,11 @@ export interface Service {
   }
   /** Every request received so far, oldest first. */
   readonly requests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
+  /**
+   * Every request received since the last take, oldest first, and forgets them: a long run (a
+   * soak) reads the log in chunks and keeps it short. `requests` and `count` see only what is left.
+   */
+  readonly takeRequests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
   /** How many requests a route has received. */
   readonly count: (route: Route) => Effect.Effect<number>
   /** Make the next `times` (default 1) requests to `route` follow `fault`. Faults queue in order. */
@@ -381,24 +386,25 @@ export const make = (options: Options = {}) =>
         return HttpServerResponse.unsafeJson(encodeTokenSet(yield* issue(grant.apiKeyId, workspace)))
       })
 
-    const me = (token: string | undefined) =>
-      Effect.map(verify(token), (result) =>
-        result.state === "valid"
-          ? HttpServerResponse.unsafeJson({
-              id: `usr_${result.claims.sub}`,
-              name: "Demo API operator",
-              role: "API_OPERATOR",
-              workspace: result.claims.ws
-            } satisfies MockUser)
-          : errorResponse(
-              401,
-              result.state === "missing" ? "Authorization not provided" : `Access token ${result.state}`
-            )
-      )
+    type Verified = Effect.Effect.Success<ReturnType<typeof verify>>
 
-    const normal = (route: Route | "unknown", request: HttpServerRequest.HttpServerRequest) =>
+    const meResponse = (result: Verified) =>
+      result.state === "valid"
+        ? HttpServerResponse.unsafeJson({
+            id: `usr_${result.claims.sub}`,
+            name: "Demo API operator",
+            role: "API_OPERATOR",
+            workspace: result.claims.ws
+          } satisfies MockUser)
+        : errorResponse(401, result.state === "missing" ? "Authorization not provided" : `Access token ${result.state}`)
+
+    // `verified`: the check already made (and logged) for this request, so the log and the answer
+    // agree; without it (after a Delay fault) the token is checked at answer time.
+    const normal = (route: Route | "unknown", request: HttpServerRequest.HttpServerRequest, verified?: Verified) =>
       route === "me"
-        ? me(bearerOf(request))
+        ? verified === undefined
+          ? Effect.map(verify(bearerOf(request)), meResponse)
+          : Effect.succeed(meResponse(verified))
         : route === "unknown"
           ? Effect.succeed(errorResponse(404, `No route for ${request.method} ${request.url}`))
           : Effect.flatMap(
@@ -409,10 +415,15 @@ export const make = (options: Options = {}) =>
     const sampleBody = () =>
       Effect.map(issue(keys[0]?.apiKeyId ?? "none", keys[0]?.workspaces[0] ?? "none"), encodeTokenSet)
 
+    // Never answers. Not `Effect.never`: its timer keeps the process alive, and the HTTP server
+    // interrupts a handler neither when the client goes away nor when the server closes, so every
+    // hung, dropped or cut request would keep a process using the mock from exiting.
+    const silence: Effect.Effect<never> = Effect.async<never>(() => {})
+
     const dropConnection = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.zipRight(
         Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()),
-        Effect.never
+        silence
       )
 
     const applyFault = (
@@ -446,7 +457,7 @@ export const make = (options: Options = {}) =>
             return HttpServerResponse.unsafeJson(rest)
           }),
         Delay: ({ duration }) => Effect.zipRight(Effect.sleep(duration), normal(route, request)),
-        Hang: () => Effect.never,
+        Hang: () => silence,
         Drop: () => dropConnection(request),
         Truncate: () =>
           Effect.flatMap(sampleBody(), (body) => {
@@ -458,7 +469,7 @@ export const make = (options: Options = {}) =>
                 response.write(text.slice(0, Math.floor(text.length / 2)))
                 response.destroy()
               }),
-              Effect.never
+              silence
             )
           })
       })
@@ -468,7 +479,7 @@ export const make = (options: Options = {}) =>
       const path = new URL(request.url, "http://mock").pathname
       const route = routeOf(request.method, path)
       const fault = route === "unknown" ? undefined : yield* takeFault(route)
-      const token = route === "me" ? (yield* verify(bearerOf(request))).state : undefined
+      const verified = route === "me" ? yield* verify(bearerOf(request)) : undefined
       const at = yield* Clock.currentTimeMillis
       yield* Ref.update(log, (entries) => [
         ...entries,
@@ -477,12 +488,12 @@ export const make = (options: Options = {}) =>
           method: request.method,
           path,
           bearer: bearerOf(request) !== undefined,
-          token,
+          token: verified?.state,
           fault: fault?._tag,
           at
         }
       ])
-      return yield* fault === undefined ? normal(route, request) : applyFault(fault, route, request)
+      return yield* fault === undefined ? normal(route, request, verified) : applyFault(fault, route, request)
     })
 
     const host = options.host ?? "127.0.0.1"
@@ -505,6 +516,7 @@ export const make = (options: Options = {}) =>
         apiKeySecret: Redacted.make(first?.apiKeySecret ?? demoCredentials.apiKeySecret)
       },
       requests: Ref.get(log),
+      takeRequests: Ref.getAndSet(log, []),
       count: (route) => Effect.map(Ref.get(log), (entries) => entries.filter((e) => e.route === route).length),
       fault: (route, fault, times = 1) =>
         Ref.update(faults, (queue) => [...queue, { route, fault, remaining: Math.max(1, times) }]),

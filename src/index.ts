@@ -9,45 +9,54 @@
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as AuthApi from "./AuthApi.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as AuthConfig from "./AuthConfig.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as AuthError from "./AuthError.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as AuthHttpClient from "./AuthHttpClient.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as AuthPool from "./AuthPool.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as AuthService from "./AuthService.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as RevaultAuth from "./RevaultAuth.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as TokenSet from "./TokenSet.js"
 
 /**
  * @since 0.1.0
+ * @category modules
  */
 export * as TokenStore from "./TokenStore.js"

@@ -6,8 +6,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
 import * as AuthConfig from "../src/AuthConfig.js"
-import { AuthConfigError } from "../src/AuthError.js"
+import { AuthConfigError, type AuthError } from "../src/AuthError.js"
 
 const secret = "s3cr3t-SECRET"
 
@@ -317,6 +320,45 @@ describe("AuthConfig.layerConfig", () => {
       assertNoSecret(config)
       assertNoSecret(config.apiKeySecret)
       assert.strictEqual(Redacted.value(config.apiKeySecret), secret)
+    })
+  )
+})
+
+describe("default retry schedules", () => {
+  const delays = (schedule: Schedule.Schedule<unknown, AuthError>, steps: number) =>
+    Effect.gen(function* () {
+      let state = schedule.initial
+      const out: Array<number> = []
+      for (let i = 0; i < steps; i++) {
+        const [next, , decision] = yield* schedule.step(0, undefined as never, state)
+        state = next
+        out.push(ScheduleDecision.isDone(decision) ? -1 : Intervals.start(decision.intervals))
+      }
+      return out
+    })
+
+  it.live("the transient schedule is exponential from 250 ms, jittered (0.8-1.2×), capped at 30 s", () =>
+    Effect.gen(function* () {
+      const runs = yield* Effect.all(Array.from({ length: 20 }, () => delays(AuthConfig.defaultRetrySchedule, 12)))
+      for (const run of runs) {
+        run.forEach((delay, i) => {
+          const nominal = 250 * 2 ** i
+          assert.isAtLeast(delay, Math.min(nominal * 0.8, 30_000) - 1)
+          assert.isAtMost(delay, Math.min(nominal * 1.2, 30_000) + 1)
+        })
+      }
+      // Jitter: the first delays are not all the nominal value.
+      assert.isTrue(runs.some((run) => run[0] !== 250 || run[1] !== 500))
+      assert.isTrue(runs.every((run) => run[11] === 30_000))
+    })
+  )
+
+  it.live("the permanent schedule starts at 1 s and is capped at 60 s", () =>
+    Effect.gen(function* () {
+      const run = yield* delays(AuthConfig.defaultPermanentRetrySchedule, 10)
+      assert.isAtLeast(run[0] ?? 0, 799)
+      assert.isAtMost(run[0] ?? 0, 1201)
+      assert.strictEqual(run[9], 60_000)
     })
   )
 })

@@ -291,7 +291,9 @@ export const make = <S>(options: {
           onFailure: (error) => Metric.increment(counter(error.operation, "failure")),
           onSuccess: (cached) => Metric.increment(counter(cached.source, "success"))
         }),
-        Effect.withSpan("RevaultAuth.acquire", { attributes: { "revault.reason": reason, ...tags } }),
+        Effect.withSpan("RevaultAuth.acquire", {
+          attributes: { "revault.reason": reason, "revault.workspace": config.workspace }
+        }),
         // State first, then waiters, then the background driver, whatever the outcome.
         Effect.onExit((exit) =>
           record(exit).pipe(Effect.zipRight(Deferred.done(deferred, exit)), Effect.zipRight(wake.offer(undefined)))
