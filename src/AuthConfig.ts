@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { AuthConfigError, type AuthError } from "./AuthError.js"
+import { optionalEnv, orEnv } from "./internal/config.js"
 
 /**
  * The options accepted by {@link layer} and {@link make}.
@@ -208,14 +209,6 @@ export const env = {
   refreshAt: "REVAULT_REFRESH_AT",
   expirySkew: "REVAULT_EXPIRY_SKEW"
 } as const
-
-const orEnv = <A>(override: A | undefined, config: Config.Config<A>): Config.Config<A> =>
-  override === undefined ? config : Config.succeed(override)
-
-const optionalEnv = <A>(override: A | undefined, config: Config.Config<A>): Config.Config<A | undefined> =>
-  override === undefined
-    ? Config.map(Config.option(config), (o) => (o._tag === "Some" ? o.value : undefined))
-    : Config.succeed(override)
 
 /**
  * Reads the options from the environment (`REVAULT_API_BASE_URL`, `REVAULT_WORKSPACE`,

@@ -38,6 +38,7 @@ import * as AuthConfig from "./AuthConfig.js"
 import { AuthConfigError, type AuthError } from "./AuthError.js"
 import * as AuthHttpClient from "./AuthHttpClient.js"
 import * as AuthService from "./AuthService.js"
+import { optionalEnv, orEnv } from "./internal/config.js"
 import { TokenStore } from "./TokenStore.js"
 
 /**
@@ -324,12 +325,6 @@ export const env = {
   idleTimeToLive: "REVAULT_POOL_IDLE_TIME_TO_LIVE",
   capacity: "REVAULT_POOL_CAPACITY"
 } as const
-
-const orEnv = <A>(override: A | undefined, config: Config.Config<A>): Config.Config<A> =>
-  override === undefined ? config : Config.succeed(override)
-
-const optionalEnv = <A>(override: A | undefined, config: Config.Config<A>): Config.Config<A | undefined> =>
-  override === undefined ? Config.map(Config.option(config), Option.getOrUndefined) : Config.succeed(override)
 
 /**
  * Reads the pool's options from the environment: `REVAULT_API_BASE_URL`, and the optional

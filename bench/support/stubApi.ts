@@ -9,14 +9,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { AuthApi, type Service as AuthApiService } from "../../src/AuthApi.js"
-import {
-  AuthConfig,
-  type Service as AuthConfigService,
-  make as makeConfig,
-  type Options
-} from "../../src/AuthConfig.js"
+import { AuthConfig, type Service as AuthConfigService, type Options } from "../../src/AuthConfig.js"
 import { make as makeAuthService } from "../../src/AuthService.js"
 import { TokenSet } from "../../src/TokenSet.js"
+import { testConfig } from "../../test/support/StubAuthApi.js"
 
 export interface StubOptions {
   /** Time each call takes on the `Clock`. Default 0. */
@@ -74,14 +70,8 @@ export const makeStub = (options: StubOptions = {}): Stub => {
   return { api, counts, firstCalls, expiresAt }
 }
 
-export const benchConfig = (overrides: Partial<Options> = {}): Effect.Effect<AuthConfigService> =>
-  makeConfig({
-    baseUrl: "https://api.example.com/v1/rest",
-    workspace: "ws",
-    apiKeyId: "kid",
-    apiKeySecret: "API-KEY-SECRET",
-    ...overrides
-  }).pipe(Effect.orDie)
+// The same configuration the tests use.
+export const benchConfig: (overrides?: Partial<Options>) => Effect.Effect<AuthConfigService> = testConfig
 
 /** An AuthService on `api` in the current scope. */
 export const makeService = (api: AuthApiService, config: AuthConfigService) =>
