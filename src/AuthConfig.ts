@@ -13,7 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { AuthConfigError, type AuthError } from "./AuthError.js"
-import { optionalEnv, orEnv } from "./internal/config.js"
+import { nonNegativeDuration, optionalEnv, orEnv } from "./internal/config.js"
 
 /**
  * The options accepted by {@link layer} and {@link make}.
@@ -225,9 +225,9 @@ export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Opti
     workspace: orEnv(overrides.workspace, Config.string(env.workspace)),
     apiKeyId: orEnv(overrides.apiKeyId, Config.string(env.apiKeyId)),
     apiKeySecret: orEnv(overrides.apiKeySecret, Config.redacted(env.apiKeySecret)),
-    requestTimeout: optionalEnv(overrides.requestTimeout, Config.duration(env.requestTimeout)),
+    requestTimeout: optionalEnv(overrides.requestTimeout, nonNegativeDuration(env.requestTimeout)),
     refreshAt: optionalEnv(overrides.refreshAt, Config.number(env.refreshAt)),
-    expirySkew: optionalEnv(overrides.expirySkew, Config.duration(env.expirySkew)),
+    expirySkew: optionalEnv(overrides.expirySkew, nonNegativeDuration(env.expirySkew)),
     retrySchedule: Config.succeed(overrides.retrySchedule),
     permanentRetrySchedule: Config.succeed(overrides.permanentRetrySchedule)
   })

@@ -38,7 +38,7 @@ import * as AuthConfig from "./AuthConfig.js"
 import { AuthConfigError, type AuthError } from "./AuthError.js"
 import * as AuthHttpClient from "./AuthHttpClient.js"
 import * as AuthService from "./AuthService.js"
-import { optionalEnv, orEnv } from "./internal/config.js"
+import { nonNegativeDuration, optionalEnv, orEnv } from "./internal/config.js"
 import { TokenStore } from "./TokenStore.js"
 
 /**
@@ -338,12 +338,12 @@ export const env = {
 export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Options> =>
   Config.all({
     baseUrl: orEnv(overrides.baseUrl, Config.string(AuthConfig.env.baseUrl)),
-    requestTimeout: optionalEnv(overrides.requestTimeout, Config.duration(AuthConfig.env.requestTimeout)),
+    requestTimeout: optionalEnv(overrides.requestTimeout, nonNegativeDuration(AuthConfig.env.requestTimeout)),
     refreshAt: optionalEnv(overrides.refreshAt, Config.number(AuthConfig.env.refreshAt)),
-    expirySkew: optionalEnv(overrides.expirySkew, Config.duration(AuthConfig.env.expirySkew)),
+    expirySkew: optionalEnv(overrides.expirySkew, nonNegativeDuration(AuthConfig.env.expirySkew)),
     retrySchedule: Config.succeed(overrides.retrySchedule),
     permanentRetrySchedule: Config.succeed(overrides.permanentRetrySchedule),
-    idleTimeToLive: optionalEnv(overrides.idleTimeToLive, Config.duration(env.idleTimeToLive)),
+    idleTimeToLive: optionalEnv(overrides.idleTimeToLive, nonNegativeDuration(env.idleTimeToLive)),
     capacity: optionalEnv(overrides.capacity, Config.integer(env.capacity))
   })
 

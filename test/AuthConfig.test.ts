@@ -225,6 +225,19 @@ describe("AuthConfig.layerConfig", () => {
     })
   )
 
+  it.effect("a negative duration in the environment is a ConfigError naming the variable, not zero", () =>
+    Effect.gen(function* () {
+      for (const name of ["REVAULT_REQUEST_TIMEOUT", "REVAULT_EXPIRY_SKEW"]) {
+        const error = yield* Effect.flip(fromEnv([...without(name), [name, "-5 seconds"]]))
+        assert.isTrue(ConfigError.isConfigError(error), String(error))
+        assert.include(String(error), name)
+        assert.include(String(error), "non-negative")
+      }
+      const skew = yield* fromEnv([...envEntries, ["REVAULT_EXPIRY_SKEW", "2 seconds"]])
+      assert.isTrue(Duration.equals(skew.expirySkew, Duration.seconds(2)))
+    })
+  )
+
   it.effect("the env variable names are the documented ones", () =>
     Effect.sync(() => {
       assert.deepStrictEqual(
