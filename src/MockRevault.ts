@@ -279,7 +279,9 @@ export const make = (options: Options = {}) =>
     const refreshTtl = Duration.toMillis(options.refreshTokenTtl ?? Duration.seconds(1800))
     const signingKey = crypto.getRandomValues(new Uint8Array(32))
 
-    const log = yield* Ref.make<ReadonlyArray<RequestLogEntry>>([])
+    // Append-only: copying the log on every request made a long run (a soak) quadratic. Only this
+    // server's fibers touch it, one synchronous step at a time.
+    const log: Array<RequestLogEntry> = []
     const faults = yield* Ref.make<ReadonlyArray<QueuedFault>>([])
     const grants = yield* Ref.make<ReadonlyMap<string, RefreshGrant>>(new Map())
     const accessGeneration = yield* Ref.make(0)
@@ -481,9 +483,8 @@ export const make = (options: Options = {}) =>
       const fault = route === "unknown" ? undefined : yield* takeFault(route)
       const verified = route === "me" ? yield* verify(bearerOf(request)) : undefined
       const at = yield* Clock.currentTimeMillis
-      yield* Ref.update(log, (entries) => [
-        ...entries,
-        {
+      yield* Effect.sync(() =>
+        log.push({
           route,
           method: request.method,
           path,
@@ -491,8 +492,8 @@ export const make = (options: Options = {}) =>
           token: verified?.state,
           fault: fault?._tag,
           at
-        }
-      ])
+        })
+      )
       return yield* fault === undefined ? normal(route, request, verified) : applyFault(fault, route, request)
     })
 
@@ -515,9 +516,9 @@ export const make = (options: Options = {}) =>
         apiKeyId: first?.apiKeyId ?? demoCredentials.apiKeyId,
         apiKeySecret: Redacted.make(first?.apiKeySecret ?? demoCredentials.apiKeySecret)
       },
-      requests: Ref.get(log),
-      takeRequests: Ref.getAndSet(log, []),
-      count: (route) => Effect.map(Ref.get(log), (entries) => entries.filter((e) => e.route === route).length),
+      requests: Effect.sync(() => log.slice()),
+      takeRequests: Effect.sync(() => log.splice(0)),
+      count: (route) => Effect.sync(() => log.reduce((n, e) => (e.route === route ? n + 1 : n), 0)),
       fault: (route, fault, times = 1) =>
         Ref.update(faults, (queue) => [...queue, { route, fault, remaining: Math.max(1, times) }]),
       clearFaults: Ref.set(faults, []),
