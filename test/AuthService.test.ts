@@ -8,6 +8,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { InternalServerError, TransportError, UnauthorizedError, UnexpectedStatusError } from "../src/AuthError.js"
@@ -410,6 +411,43 @@ describe("AuthService", () => {
       const token = value(yield* service.accessToken)
       assert.notStrictEqual(token, "AT-SECRET-1")
     })
+  )
+
+  it.scoped("fractional clock times: the background driver sleeps, never spins on a sleep that ends at once", () =>
+    Effect.gen(function* () {
+      // Times from a CI run that froze: at 1990226.057388 ms, a 120 s token's refresh point
+      // (expiry less the 30 s skew) is 2080226.0573880002, a hair past the instant the driver's
+      // first sleep lands on. A sleep shorter than the float resolution ends as it starts on a
+      // TestClock; the driver looped on it without end.
+      const testClock = yield* TestClock.testClock()
+      let sleeps = 0
+      const counting: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => testClock.unsafeCurrentTimeMillis(),
+        unsafeCurrentTimeNanos: () => testClock.unsafeCurrentTimeNanos(),
+        currentTimeMillis: testClock.currentTimeMillis,
+        currentTimeNanos: testClock.currentTimeNanos,
+        sleep: (duration) => Effect.suspend(() => (sleeps++, testClock.sleep(duration)))
+      }
+      yield* TestClock.setTime(1_990_226.057388)
+      const { stub } = yield* setup({ expiresInSeconds: 120, config: { refreshAt: 0.99 } }).pipe(
+        Effect.withClock(counting)
+      )
+      yield* settle
+      assert.strictEqual(yield* stub.count("authenticate"), 1)
+      yield* TestClock.adjust("90 seconds")
+      yield* settle
+      const asleep = sleeps
+      yield* settle
+      assert.strictEqual(sleeps, asleep, "the driver must be asleep, not looping")
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      assert.strictEqual(yield* stub.count("refresh"), 1)
+    }).pipe(
+      // Timer-driven scheduling: should the driver spin again, this test fails instead of
+      // starving the event loop (and freezing the whole suite) on microtasks.
+      Effect.withScheduler(Scheduler.timer(0))
+    )
   )
 
   it.scoped("transport failures are transient: retried while the token is valid", () =>

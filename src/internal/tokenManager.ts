@@ -413,7 +413,11 @@ export const make = <S>(options: {
             ? refreshDue(s.current.value)
             : now
       if (due > now) {
-        yield* Effect.raceFirst(Effect.sleep(Duration.millis(due - now)), wake.take)
+        // Whole milliseconds, at least one. Due times are sums of fractional times, and a gap
+        // below the clock's float resolution is a sleep that ends as it starts on a clock that
+        // only moves when told (TestClock): the driver would spin and starve the event loop.
+        const wait = Duration.millis(Math.max(1, Math.ceil(due - now)))
+        yield* Effect.raceFirst(Effect.sleep(wait), wake.take)
         return
       }
       // Act only on the state the decision was made on; anything newer is looked at afresh.
