@@ -427,7 +427,11 @@ describe("AuthService", () => {
         unsafeCurrentTimeNanos: () => testClock.unsafeCurrentTimeNanos(),
         currentTimeMillis: testClock.currentTimeMillis,
         currentTimeNanos: testClock.currentTimeNanos,
-        sleep: (duration) => Effect.suspend(() => (sleeps++, testClock.sleep(duration)))
+        sleep: (duration) =>
+          Effect.suspend(() => {
+            sleeps++
+            return testClock.sleep(duration)
+          })
       }
       yield* TestClock.setTime(1_990_226.057388)
       const { stub } = yield* setup({ expiresInSeconds: 120, config: { refreshAt: 0.99 } }).pipe(
