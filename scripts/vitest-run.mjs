@@ -5,7 +5,7 @@ import { spawn } from "node:child_process"
 import { readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 
-const limitMinutes = Number(process.env.VITEST_WATCHDOG_MINUTES ?? 20)
+const limitMinutes = Number(process.env.VITEST_WATCHDOG_MINUTES ?? 40)
 const report = ".vitest-report.json"
 rmSync(report, { force: true })
 
