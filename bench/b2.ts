@@ -9,12 +9,12 @@
  * runs on a cold process (nothing JIT-compiled yet) and is reported separately.
  */
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as AuthService from "../src/AuthService.js"
 import * as MockRevault from "../src/MockRevault.js"
+import { fanOutFloor } from "./support/floor.js"
 import { authLayer } from "./support/mock.js"
 import { median, type Row, report } from "./support/report.js"
 
@@ -35,15 +35,7 @@ interface Round {
   readonly cold: boolean
 }
 
-// What 10,000 concurrent callers cost the Effect runtime alone: the same fan-out, each caller
-// awaiting one Deferred that a timer completes after the server's delay. No cache, no HTTP.
-const floorRound = Effect.gen(function* () {
-  const token = yield* Deferred.make<string>()
-  const t0 = performance.now()
-  yield* Effect.fork(Effect.delay(Deferred.succeed(token, "AT"), `${serverDelayMillis} millis`))
-  yield* Effect.forEach(Array.from({ length: callers }), () => Deferred.await(token), { concurrency: "unbounded" })
-  return performance.now() - t0
-})
+const floorRound = fanOutFloor(callers, serverDelayMillis)
 
 const serviceRound = (mock: MockRevault.Service) =>
   Effect.scoped(

@@ -13,7 +13,6 @@
  * second refresh would be a real duplicate and not the next scheduled one.
  */
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
@@ -23,6 +22,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as AuthService from "../src/AuthService.js"
 import * as MockRevault from "../src/MockRevault.js"
+import { fanOutFloor } from "./support/floor.js"
 import { authLayer } from "./support/mock.js"
 import { median, report } from "./support/report.js"
 
@@ -54,13 +54,7 @@ const captureReasons = Logger.make(({ annotations, message }) => {
   reasons.push(`${String(source)}:${String(reason)}`)
 })
 
-const floorRound = Effect.gen(function* () {
-  const token = yield* Deferred.make<string>()
-  const t0 = performance.now()
-  yield* Effect.fork(Effect.delay(Deferred.succeed(token, "AT"), `${serverDelayMillis} millis`))
-  yield* Effect.forEach(Array.from({ length: callers }), () => Deferred.await(token), { concurrency: "unbounded" })
-  return performance.now() - t0
-})
+const floorRound = fanOutFloor(callers, serverDelayMillis)
 
 const serviceRound = (mock: MockRevault.Service) =>
   Effect.scoped(
