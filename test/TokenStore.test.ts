@@ -137,6 +137,38 @@ const readOnlyFile = (dir: string) =>
     return { file, text: yield* Effect.promise(() => NodeFs.readFile(file, "utf8")) }
   })
 
+/** The demo key, as the AuthService built by `run` reads the store with it. */
+const demoKey: TokenStore.Key = { ...demo, apiKeySecret: Redacted.make(demo.apiKeySecret) }
+
+/**
+ * Writes a stored set for the demo key as raw JSON, past every constructor: what an older
+ * version, another machine or another clock may have left in the store.
+ */
+const storeRaw = (
+  kv: KeyValueStore.KeyValueStore,
+  times: { sentAt: number; obtainedAt: number; expiresAt: number; refreshExpiresAt: number },
+  expiresInSeconds = (times.expiresAt - times.sentAt) / 1000
+) =>
+  kv.set(
+    internal.storageKey(demoKey),
+    internal.seal(
+      demoKey,
+      JSON.stringify({
+        tokenSet: {
+          accessToken: "AT-STORED-TOKEN",
+          expiresInSeconds,
+          refreshToken: "RT-STORED-TOKEN",
+          refreshExpiresInSeconds: (times.refreshExpiresAt - times.sentAt) / 1000
+        },
+        source: "authenticate",
+        ...times
+      })
+    )
+  )
+
+/** A lifetime of 1e13 s: an `expiresAt` beyond the largest `Date`. */
+const poisoned = { sentAt: 1_000, obtainedAt: 1_200, expiresAt: 1_000 + 1e16, refreshExpiresAt: 1_000 + 1e16 }
+
 describe("TokenStore", () => {
   describe("sealing", () => {
     it.effect("round trip for the same key; another secret, workspace or key id reads nothing", () =>
@@ -273,6 +305,59 @@ describe("TokenStore", () => {
       }).pipe(Effect.provide(TokenStore.layerMemory), Effect.provide(mockLayer()))
     )
 
+    it.scoped("a stored lifetime beyond the largest Date is ignored: the start never crashes (memory)", () =>
+      Effect.gen(function* () {
+        const { lines, withLogs } = captureLogs()
+        yield* storeRaw(yield* KeyValueStore.KeyValueStore, poisoned, 1e13)
+        const token = yield* withLogs(readToken)
+        assert.notStrictEqual(token, "AT-STORED-TOKEN")
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+        assert.isTrue(
+          lines.some((l) => l.startsWith("DEBUG") && l.includes("ignoring it")),
+          lines.join("\n")
+        )
+        // The fresh set replaced it: the next process reuses it.
+        assert.strictEqual(yield* readToken, token)
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+      }).pipe(
+        Effect.provide(TokenStore.layerKeyValueStore),
+        Effect.provide(KeyValueStore.layerMemory),
+        Effect.provide(mockLayer())
+      )
+    )
+
+    it.scoped("a set written under a clock 10 minutes ahead is not trusted; 500 ms ahead is", () =>
+      Effect.gen(function* () {
+        const { lines, withLogs } = captureLogs()
+        const kv = yield* KeyValueStore.KeyValueStore
+        yield* TestClock.setTime(3_600_000)
+        const now = yield* Clock.currentTimeMillis
+        const ahead = (millis: number) => ({
+          sentAt: now + millis - 200,
+          obtainedAt: now + millis,
+          expiresAt: now + millis - 200 + 300_000,
+          refreshExpiresAt: now + millis - 200 + 1_800_000
+        })
+        yield* storeRaw(kv, ahead(600_000))
+        const token = yield* withLogs(readToken)
+        assert.notStrictEqual(token, "AT-STORED-TOKEN")
+        // Not even its refresh token is spent: the API key is exchanged.
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+        assert.isTrue(
+          lines.some((l) => l.startsWith("DEBUG") && l.includes("reason=obtained-in-the-future")),
+          lines.join("\n")
+        )
+        // Within the one-second tolerance: served as it is, with no request.
+        yield* storeRaw(kv, ahead(500))
+        assert.strictEqual(yield* readToken, "AT-STORED-TOKEN")
+        assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+      }).pipe(
+        Effect.provide(TokenStore.layerKeyValueStore),
+        Effect.provide(KeyValueStore.layerMemory),
+        Effect.provide(mockLayer())
+      )
+    )
+
     it.scoped("a store that fails or hangs never fails a token read", () =>
       Effect.gen(function* () {
         const { lines, withLogs } = captureLogs()
@@ -360,6 +445,20 @@ describe("TokenStore", () => {
             "version",
             "workspace"
           ])
+        })
+      ).pipe(Effect.provide(mockLayer()))
+    )
+
+    it.scoped("a stored lifetime beyond the largest Date is ignored: the start never crashes (file system)", () =>
+      withFileStore((dir) =>
+        Effect.gen(function* () {
+          const kv = yield* internal.makeFileSystemStore(dir)
+          yield* storeRaw(kv, poisoned, 1e13)
+          const token = yield* readToken
+          assert.notStrictEqual(token, "AT-STORED-TOKEN")
+          assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
+          assert.strictEqual(yield* readToken, token)
+          assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
         })
       ).pipe(Effect.provide(mockLayer()))
     )

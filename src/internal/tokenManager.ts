@@ -74,6 +74,16 @@ interface State<S> {
  */
 const persistenceTimeout = Duration.seconds(2)
 
+/** The largest time a `Date` holds: ±100,000,000 days around the epoch. */
+const maxDateMillis = 8.64e15
+
+/**
+ * How far in the future a stored set's `obtainedAt` may lie and still be trusted: clocks kept by
+ * NTP agree to within milliseconds, so one second only absorbs coarse clocks, and is far below
+ * the default 30 s skew that already covers a set that late.
+ */
+const futureTolerance = 1_000
+
 /** The longest a 429's `Retry-After` is honoured. */
 const maxRetryAfter = Duration.seconds(60)
 
@@ -142,8 +152,23 @@ export const make = <S>(options: {
             Effect.catchAllCause(logStoreFailure("token store could not be written; the token is used all the same"))
           )
 
+    // Why a stored set cannot become a session, if it cannot. The store may hold anything: a file
+    // written by an older version, by another machine, under another clock. A time beyond the
+    // largest `Date` would throw from every `Date` method; a set obtained in the future was written
+    // under a clock ahead of this one, so its expiry is that much late and the server would refuse
+    // the token before this process stops serving it.
+    const untrusted = (acquired: Acquired, now: number): string | undefined => {
+      const { expiresAt, obtainedAt, refreshExpiresAt, sentAt } = acquired
+      const times = [sentAt, obtainedAt, expiresAt, refreshExpiresAt]
+      if (!times.every((t) => Number.isFinite(t) && t >= 0 && t <= maxDateMillis)) return "time-out-of-range"
+      if (obtainedAt < sentAt || expiresAt <= sentAt || refreshExpiresAt <= sentAt) return "times-out-of-order"
+      if (obtainedAt > now + futureTolerance) return "obtained-in-the-future"
+      return undefined
+    }
+
     // A stored set is taken while its access token is usable; with only its refresh token alive,
-    // it is kept for that refresh token, which the first acquisition then spends.
+    // it is kept for that refresh token, which the first acquisition then spends. Nothing here
+    // fails or dies: a set that cannot be used is ignored with a debug log.
     const restore: Effect.Effect<Option.Option<Cached<S>>> = Effect.gen(function* () {
       if (persistence === undefined) return Option.none()
       const loaded = yield* persistence.load.pipe(
@@ -154,8 +179,20 @@ export const make = <S>(options: {
       )
       if (loaded._tag === "None") return Option.none()
       const { expiresAt, obtainedAt, refreshExpiresAt, sentAt, source, tokenSet } = loaded.value
-      const cached = withSession({ tokenSet, source, sentAt, obtainedAt, expiresAt, refreshExpiresAt })
+      const acquired: Acquired = { tokenSet, source, sentAt, obtainedAt, expiresAt, refreshExpiresAt }
       const now = yield* Clock.currentTimeMillis
+      const ignore = (reason: string) =>
+        Effect.as(
+          Effect.logDebug("stored token set cannot be used; ignoring it").pipe(
+            Effect.annotateLogs({ ...tags, source, reason, sentAt, obtainedAt, expiresAt, now })
+          ),
+          Option.none<Cached<S>>()
+        )
+      const rejection = untrusted(acquired, now)
+      if (rejection !== undefined) return yield* ignore(rejection)
+      const built = yield* Effect.either(Effect.try(() => withSession(acquired)))
+      if (built._tag === "Left") return yield* ignore("no-session")
+      const cached = built.right
       const annotations = { ...tags, source, expiresAt: new Date(expiresAt).toISOString() }
       if (cached.usableUntil <= now && cached.refreshUsableUntil <= now) {
         yield* Effect.logDebug("stored token set expired; ignoring it").pipe(Effect.annotateLogs(annotations))
