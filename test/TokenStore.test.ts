@@ -2,6 +2,7 @@ import * as NodeFs from "node:fs/promises"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { SystemError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Path from "@effect/platform/Path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -498,6 +499,77 @@ describe("TokenStore", () => {
           yield* readToken
           assert.deepStrictEqual(yield* counts, { authenticate: 1, refresh: 0 })
           assert.isTrue(Option.isNone(yield* store.get({ ...owner, apiKeySecret: Redacted.make("an-old-secret") })))
+        })
+      ).pipe(Effect.provide(mockLayer()))
+    )
+
+    it.scoped("a write that fails after creating its temporary file (a full disk) removes it", () =>
+      Effect.gen(function* () {
+        const parent = yield* temporaryDirectory
+        const dir = NodePath.join(parent, "revault-auth")
+        const fs = yield* FileSystem.FileSystem
+        const full: FileSystem.FileSystem = {
+          ...fs,
+          writeFile: (path, data, options) =>
+            fs.writeFile(path, data.subarray(0, 1), options).pipe(
+              Effect.zipRight(
+                Effect.fail(
+                  new SystemError({
+                    module: "FileSystem",
+                    method: "writeFile",
+                    reason: "WriteZero",
+                    pathOrDescriptor: path,
+                    description: "ENOSPC: no space left on device"
+                  })
+                )
+              )
+            )
+        }
+        const kv = yield* internal.makeFileSystemStore(dir).pipe(Effect.provideService(FileSystem.FileSystem, full))
+        const error = yield* Effect.flip(kv.set(internal.storageKey(key()), "sealed"))
+        assert.strictEqual(error._tag, "SystemError")
+        assert.deepStrictEqual(yield* files(dir), [])
+      }).pipe(Effect.provide(NodeContext.layer))
+    )
+
+    it.scoped("temporary files of killed writers are removed by the next write once a minute old", () =>
+      withFileStore((dir) =>
+        Effect.gen(function* () {
+          yield* TestClock.setTime(3_600_000)
+          const now = yield* Clock.currentTimeMillis
+          const store = yield* TokenStore.TokenStore
+          yield* store.set(key(), sample)
+          const [entry] = yield* files(dir)
+          const temporary = (age: number) =>
+            Effect.gen(function* () {
+              const name = `.${internal.storageKey(key())}.${crypto.randomUUID()}.tmp`
+              const file = NodePath.join(dir, name)
+              yield* Effect.promise(() => NodeFs.writeFile(file, "half a wri", { mode: 0o600 }))
+              yield* Effect.promise(() => NodeFs.utimes(file, new Date(now - age), new Date(now - age)))
+              return name
+            })
+          yield* temporary(61_000)
+          // Younger than a minute: perhaps a live writer in another process, about to rename it.
+          const young = yield* temporary(59_000)
+          // Not ours: never touched.
+          yield* Effect.promise(() => NodeFs.writeFile(NodePath.join(dir, ".keep.tmp"), ""))
+          yield* Effect.promise(() => NodeFs.utimes(NodePath.join(dir, ".keep.tmp"), new Date(0), new Date(0)))
+          yield* store.set(key(), sample)
+          assert.deepStrictEqual((yield* files(dir)).sort(), [young, ".keep.tmp", entry].sort())
+        })
+      )
+    )
+
+    it.scoped("an existing directory open to others is tightened to 0700 at the next write", () =>
+      withFileStore((dir) =>
+        Effect.gen(function* () {
+          yield* Effect.promise(() => NodeFs.mkdir(dir, { recursive: true }))
+          yield* Effect.promise(() => NodeFs.chmod(dir, 0o777))
+          yield* readToken
+          const dirStat = yield* Effect.promise(() => NodeFs.stat(dir))
+          assert.strictEqual(dirStat.mode & 0o777, 0o700)
+          const { file } = yield* readOnlyFile(dir)
+          assert.strictEqual((yield* Effect.promise(() => NodeFs.stat(file))).mode & 0o777, 0o600)
         })
       ).pipe(Effect.provide(mockLayer()))
     )

@@ -6,6 +6,7 @@ import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Path from "@effect/platform/Path"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -130,15 +131,23 @@ export const open = (owner: Owner, text: string): Either.Either<string, Rejectio
   }
 }
 
+/** The name `set` gives its temporary files: `.<key>.<uuid>.tmp`. */
+const temporaryName = /^\..+\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/
+
+/** How old a temporary file must be before a write removes it as a killed writer's. */
+const staleTemporaryAge = 60_000
+
 const notFound = (error: PlatformError.PlatformError): boolean =>
   error._tag === "SystemError" && error.reason === "NotFound"
 
 /**
  * A `KeyValueStore` of one file per key in `directory`. Unlike `KeyValueStore.layerFileSystem`,
- * it creates the directory owner-only (0700) and each file owner-only (0600), and replaces a file
- * by writing a temporary one and renaming it, so a concurrent reader (another CLI run) sees the
- * old content or the new, never half of one. The directory is created on the first write: a
- * missing or unwritable directory never fails construction, only that write.
+ * it creates the directory owner-only (0700), tightens an existing one to 0700, and writes each
+ * file owner-only (0600); it replaces a file by writing a temporary one and renaming it, so a
+ * concurrent reader (another CLI run) sees the old content or the new, never half of one. A
+ * failed write removes its temporary file, and every write removes those older than a minute
+ * (left by killed writers). The directory is created on the first write: a missing or
+ * unwritable directory never fails construction, only that write.
  */
 export const makeFileSystemStore = (
   directory: string
@@ -154,15 +163,51 @@ export const makeFileSystemStore = (
         Effect.catchIf(notFound, () => Effect.succeedNone)
       )
 
+    // `mkdir` leaves an existing directory's mode alone. One open to others lets them delete,
+    // rename or plant entries beside ours: tightened here, and a directory that cannot be (another
+    // owner's) fails the write.
+    const ownerOnlyDirectory = Effect.gen(function* () {
+      yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+      const info = yield* fs.stat(directory)
+      if ((info.mode & 0o077) !== 0) yield* fs.chmod(directory, 0o700)
+    })
+
+    // Temporary files left by writers killed between write and rename. A write takes
+    // milliseconds (the token manager gives up on one after 2 s), so a file older than
+    // `staleTemporaryAge` has no writer left; a younger one may still be renamed by its own.
+    const removeStaleTemporaries = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const names = yield* fs.readDirectory(directory)
+      yield* Effect.forEach(
+        names.filter((name) => temporaryName.test(name)),
+        (name) => {
+          const file = path.join(directory, name)
+          return fs.stat(file).pipe(
+            Effect.flatMap((info) =>
+              Option.exists(info.mtime, (mtime) => mtime.getTime() < now - staleTemporaryAge)
+                ? fs.remove(file)
+                : Effect.void
+            ),
+            Effect.ignore
+          )
+        },
+        { discard: true }
+      )
+    }).pipe(Effect.ignore)
+
     const set = (key: string, value: string | Uint8Array) =>
       Effect.gen(function* () {
-        yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+        yield* ownerOnlyDirectory
+        yield* removeStaleTemporaries
         const file = fileOf(key)
         const temporary = path.join(directory, `.${encodeURIComponent(key)}.${NodeCrypto.randomUUID()}.tmp`)
         const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value
         // `wx`: never follow a planted file or link; the mode applies because the file is new.
-        yield* fs.writeFile(temporary, bytes, { flag: "wx", mode: 0o600 })
-        yield* fs.rename(temporary, file).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temporary))))
+        // A write that fails (a full disk) or is interrupted may have created the file already.
+        yield* fs.writeFile(temporary, bytes, { flag: "wx", mode: 0o600 }).pipe(
+          Effect.zipRight(fs.rename(temporary, file)),
+          Effect.onError(() => Effect.ignore(fs.remove(temporary)))
+        )
       })
 
     const listing = fs
