@@ -4,10 +4,12 @@
  *
  * Provide a `TokenStore` beside `AuthService.layer` and the service reads it once at start and
  * writes it after every acquisition. Entries are sealed with AES-256-GCM under a key derived from
- * the API key secret (HKDF-SHA256, a fresh random salt and nonce per write), with the workspace
- * and key id as authenticated data; the secret itself is never written. An entry that is
- * damaged, sealed under another secret, or for another workspace reads as absent (with a debug
- * log) and is replaced by the next write.
+ * the API key secret (scrypt salted with the workspace and key id, then HKDF-SHA256 with a fresh
+ * random salt and nonce per write), with the workspace and key id as authenticated data; the
+ * secret itself is never written, and whoever reads an entry pays a scrypt per guess of it. An
+ * entry that is damaged, sealed under another secret, for another workspace, or written by an
+ * older version of the format reads as absent (with a debug log) and is replaced by the next
+ * write.
  *
  * Coordinating several processes is the store's job: two processes that start together may both
  * obtain a token, and the last write wins. Nothing breaks; one token is wasted.
@@ -117,6 +119,7 @@ const encodeStored = Schema.encodeSync(Schema.parseJson(StoredTokenSet))
 
 const rejectionMessages: Record<internal.Rejection | "undecodable", string> = {
   malformed: "stored token set is not in the expected format; ignoring it",
+  "other-version": "stored token set was written in another version of the format; ignoring it",
   "other-workspace": "stored token set is for another workspace; ignoring it",
   "other-key": "stored token set was written with another API key; ignoring it",
   corrupt: "stored token set failed authentication (damaged or tampered with); ignoring it",
@@ -141,8 +144,22 @@ export const make: Effect.Effect<Service, never, KeyValueStore.KeyValueStore> = 
         Option.none<StoredTokenSet>()
       )
 
-    const read = (key: Key, text: string): Effect.Effect<Option.Option<StoredTokenSet>> =>
-      Either.match(internal.open(key, text), {
+    // The master key costs a deliberately slow derivation: one per secret and owner, not per call.
+    const masters = new WeakMap<Redacted.Redacted<string>, { readonly owner: string; readonly key: Buffer }>()
+    const masterKey = (key: Key, operation: "get" | "set") =>
+      Effect.suspend(() => {
+        const owner = JSON.stringify([key.workspace, key.apiKeyId])
+        const cached = masters.get(key.apiKeySecret)
+        return cached !== undefined && cached.owner === owner
+          ? Effect.succeed(cached.key)
+          : internal.masterKey(key).pipe(
+              Effect.tap((derived) => Effect.sync(() => masters.set(key.apiKeySecret, { owner, key: derived }))),
+              Effect.mapError((cause) => new TokenStoreError({ operation, cause }))
+            )
+      })
+
+    const read = (key: Key, master: Buffer, text: string): Effect.Effect<Option.Option<StoredTokenSet>> =>
+      Either.match(internal.open(key, master, text), {
         onLeft: (reason) => ignore(key, reason),
         onRight: (plaintext) =>
           Either.match(decodeStored(plaintext), {
@@ -155,11 +172,18 @@ export const make: Effect.Effect<Service, never, KeyValueStore.KeyValueStore> = 
       get: (key) =>
         store.get(internal.storageKey(key)).pipe(
           Effect.mapError((cause) => new TokenStoreError({ operation: "get", cause })),
-          Effect.flatMap(Option.match({ onNone: () => Effect.succeedNone, onSome: (text: string) => read(key, text) }))
+          Effect.flatMap(
+            Option.match({
+              onNone: () => Effect.succeedNone,
+              onSome: (text: string) => Effect.flatMap(masterKey(key, "get"), (master) => read(key, master, text))
+            })
+          )
         ),
       set: (key, value) =>
-        Effect.suspend(() => store.set(internal.storageKey(key), internal.seal(key, encodeStored(value)))).pipe(
-          Effect.mapError((cause) => new TokenStoreError({ operation: "set", cause }))
+        Effect.flatMap(masterKey(key, "set"), (master) =>
+          Effect.suspend(() =>
+            store.set(internal.storageKey(key), internal.seal(key, master, encodeStored(value)))
+          ).pipe(Effect.mapError((cause) => new TokenStoreError({ operation: "set", cause })))
         ),
       remove: (key) =>
         store

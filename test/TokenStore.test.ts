@@ -1,3 +1,4 @@
+import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs/promises"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -150,22 +151,39 @@ const storeRaw = (
   times: { sentAt: number; obtainedAt: number; expiresAt: number; refreshExpiresAt: number },
   expiresInSeconds = (times.expiresAt - times.sentAt) / 1000
 ) =>
-  kv.set(
-    internal.storageKey(demoKey),
-    internal.seal(
-      demoKey,
-      JSON.stringify({
-        tokenSet: {
-          accessToken: "AT-STORED-TOKEN",
-          expiresInSeconds,
-          refreshToken: "RT-STORED-TOKEN",
-          refreshExpiresInSeconds: (times.refreshExpiresAt - times.sentAt) / 1000
-        },
-        source: "authenticate",
-        ...times
-      })
+  Effect.flatMap(Effect.orDie(internal.masterKey(demoKey)), (master) =>
+    kv.set(
+      internal.storageKey(demoKey),
+      internal.seal(
+        demoKey,
+        master,
+        JSON.stringify({
+          tokenSet: {
+            accessToken: "AT-STORED-TOKEN",
+            expiresInSeconds,
+            refreshToken: "RT-STORED-TOKEN",
+            refreshExpiresInSeconds: (times.refreshExpiresAt - times.sentAt) / 1000
+          },
+          source: "authenticate",
+          ...times
+        })
+      )
     )
   )
+
+/** `sample` for `key()`, as version 1 of the format sealed it (keys derived by HKDF alone). */
+const version1Entry = JSON.stringify({
+  format: "effect-revault-auth/token-store",
+  version: 1,
+  workspace: "ws-1",
+  apiKeyId: "kid-1",
+  keyFingerprint: "b709f3e8bbf96da0e9b15888b1ce85b4",
+  salt: "FsX4adCxCkuCJq0wRdc25g==",
+  iv: "Qf1rOiUKemqY1vw3",
+  tag: "Au89tzbR07TCaMuOs/5kBg==",
+  ciphertext:
+    "UPOu7akMc72bMOzT3olHnsFUyEVinRWzO/qAogjify8AX1b3rdf6Q2rTfpenE947UQVAWqmSjWuZ1pQqiheR7edRYT2NE1cWUdoWaFX+/mZT7LMl8NyDJHZgI21nWwTrPeU5EEfFU7TkNCsEx7OreRNADCb58BpCt3Kn8vT1zCTWBchrq7/ymuIyOexGQyRKCOhpHgrOVtCR0wM1HBefB9agJBNiYwff2nA77NxDgFnuRUNo0DqgA6GeKy1kZ4EEHkzLxO8zFNSEiBvXt/R53Q7TA9BSZqQJe6QrCLn7C1VorCDULumlQRkZUnvg7RQ76Q=="
+})
 
 /** A lifetime of 1e13 s: an `expiresAt` beyond the largest `Date`. */
 const poisoned = { sentAt: 1_000, obtainedAt: 1_200, expiresAt: 1_000 + 1e16, refreshExpiresAt: 1_000 + 1e16 }
@@ -244,6 +262,41 @@ describe("TokenStore", () => {
         assert.match(internal.storageKey(key()), /^tokens-[0-9a-f]{32}\.json$/)
         assert.strictEqual(internal.storageKey(key()), internal.storageKey(key("another secret")))
         assert.notStrictEqual(internal.storageKey(key()), internal.storageKey(key("secret-one", "ws-2")))
+      }).pipe(Effect.provide(KeyValueStore.layerMemory))
+    )
+    it.effect("keys come from scrypt of the secret: a version 1 entry (HKDF alone) is ignored and replaced", () =>
+      Effect.gen(function* () {
+        const { lines, withLogs } = captureLogs()
+        const kv = yield* KeyValueStore.KeyValueStore
+        const store = yield* TokenStore.make
+        yield* kv.set(internal.storageKey(key()), version1Entry)
+        assert.isTrue(Option.isNone(yield* withLogs(store.get(key()))))
+        assert.isTrue(
+          lines.some((l) => l.startsWith("DEBUG") && l.includes("reason=other-version")),
+          lines.join("\n")
+        )
+        yield* store.set(key(), sample)
+        const envelope = JSON.parse(Option.getOrThrow(yield* kv.get(internal.storageKey(key()))))
+        assert.strictEqual(envelope.version, 2)
+        // A guess of the secret is checked against the fingerprint only through scrypt (2^14, 8, 1),
+        // salted with the workspace and key id.
+        const master = NodeCrypto.scryptSync(
+          "secret-one",
+          JSON.stringify(["effect-revault-auth/token-store", 2, "ws-1", "kid-1"]),
+          32,
+          { N: 2 ** 14, r: 8, p: 1 }
+        )
+        const fingerprint = Buffer.from(
+          NodeCrypto.hkdfSync(
+            "sha256",
+            master,
+            new Uint8Array(0),
+            "effect-revault-auth/token-store/v2/key-fingerprint",
+            16
+          )
+        ).toString("hex")
+        assert.strictEqual(envelope.keyFingerprint, fingerprint)
+        assert.isTrue(Option.isSome(yield* store.get(key())))
       }).pipe(Effect.provide(KeyValueStore.layerMemory))
     )
   })

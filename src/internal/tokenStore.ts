@@ -21,7 +21,9 @@ export interface Owner {
 }
 
 const format = "effect-revault-auth/token-store"
-const version = 1
+// Version 1 derived its keys from the secret with HKDF alone, one hash per guess; its entries
+// read as "other-version" and are replaced by the next write.
+const version = 2
 
 /** The JSON written to the store: plaintext metadata, then the sealed token set. */
 const Envelope = Schema.Struct({
@@ -29,7 +31,7 @@ const Envelope = Schema.Struct({
   version: Schema.Literal(version),
   workspace: Schema.String,
   apiKeyId: Schema.String,
-  /** Derived from the secret with HKDF: tells "another key wrote this" from "this is damaged". */
+  /** Derived from the master key: tells "another key wrote this" from "this is damaged". */
   keyFingerprint: Schema.String,
   salt: Schema.String,
   iv: Schema.String,
@@ -38,37 +40,53 @@ const Envelope = Schema.Struct({
 })
 
 const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Envelope))
+const decodeFormat = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ format: Schema.Literal(format) })))
 
 /** Why a stored value was not used. */
-export type Rejection = "malformed" | "other-workspace" | "other-key" | "corrupt"
+export type Rejection = "malformed" | "other-version" | "other-workspace" | "other-key" | "corrupt"
 
 const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64")
 
-const secretBytes = (owner: Owner): Buffer => Buffer.from(Redacted.value(owner.apiKeySecret), "utf8")
-
-// A per-file random salt gives every write its own AES key, so a nonce can never repeat under one key.
-const encryptionKey = (owner: Owner, salt: Uint8Array): Buffer =>
-  Buffer.from(NodeCrypto.hkdfSync("sha256", secretBytes(owner), salt, `${format}/v${version}/aes-256-gcm`, 32))
-
-/**
- * A public, stable identifier of the key: one-way from the secret, bound to the key id, and
- * unrelated to any encryption key (different HKDF info).
- */
-export const keyFingerprint = (owner: Owner): string =>
-  Buffer.from(
-    NodeCrypto.hkdfSync(
-      "sha256",
-      secretBytes(owner),
-      `${format}/key-fingerprint`,
-      `${format}/v${version}/${owner.apiKeyId}`,
-      16
-    )
-  ).toString("hex")
-
 // Authenticated but not encrypted: a file copied under another workspace's or key's name fails
-// to open even if the same secret served both.
+// to open even if the same secret served both. Also the master key's salt, so no guessing work
+// done against one workspace and key serves another.
 const additionalData = (owner: Owner): Buffer =>
   Buffer.from(JSON.stringify([format, version, owner.workspace, owner.apiKeyId]), "utf8")
+
+/**
+ * scrypt's cost: 2^14 × 8 × 128 bytes = 16 MiB and some tens of milliseconds, paid once per
+ * process and key. Whoever can read an entry (a shared store, a backup) tests each guess of a
+ * weak secret, through the fingerprint or the ciphertext, at that price.
+ */
+const scryptCost = { N: 2 ** 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }
+
+/**
+ * The key all the others of an owner's entries derive from: scrypt of the secret, salted with
+ * the owner. Computed off the event loop, on libuv's thread pool.
+ */
+export const masterKey = (owner: Owner): Effect.Effect<Buffer, Error> =>
+  Effect.async<Buffer, Error>((resume) => {
+    NodeCrypto.scrypt(
+      Buffer.from(Redacted.value(owner.apiKeySecret), "utf8"),
+      additionalData(owner),
+      32,
+      scryptCost,
+      (error, key) => resume(error === null ? Effect.succeed(key) : Effect.fail(error))
+    )
+  })
+
+// A per-file random salt gives every write its own AES key, so a nonce can never repeat under one key.
+const encryptionKey = (master: Uint8Array, salt: Uint8Array): Buffer =>
+  Buffer.from(NodeCrypto.hkdfSync("sha256", master, salt, `${format}/v${version}/aes-256-gcm`, 32))
+
+/**
+ * A public, stable identifier of the key: one-way from the master key, and unrelated to any
+ * encryption key (different HKDF info).
+ */
+const keyFingerprint = (master: Uint8Array): string =>
+  Buffer.from(
+    NodeCrypto.hkdfSync("sha256", master, new Uint8Array(0), `${format}/v${version}/key-fingerprint`, 16)
+  ).toString("hex")
 
 /**
  * The store key of an owner's entry: a digest of the workspace and key id only, so a new secret
@@ -81,11 +99,11 @@ export const storageKey = (owner: Pick<Owner, "workspace" | "apiKeyId">): string
     .digest("hex")
     .slice(0, 32)}.json`
 
-/** Encrypts `plaintext` for `owner` with AES-256-GCM and wraps it in the envelope. */
-export const seal = (owner: Owner, plaintext: string): string => {
+/** Encrypts `plaintext` for `owner`, whose {@link masterKey} is `master`, and wraps it in the envelope. */
+export const seal = (owner: Owner, master: Uint8Array, plaintext: string): string => {
   const salt = NodeCrypto.randomBytes(16)
   const iv = NodeCrypto.randomBytes(12)
-  const cipher = NodeCrypto.createCipheriv("aes-256-gcm", encryptionKey(owner, salt), iv, { authTagLength: 16 })
+  const cipher = NodeCrypto.createCipheriv("aes-256-gcm", encryptionKey(master, salt), iv, { authTagLength: 16 })
   cipher.setAAD(additionalData(owner))
   const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
   const envelope: typeof Envelope.Type = {
@@ -93,7 +111,7 @@ export const seal = (owner: Owner, plaintext: string): string => {
     version,
     workspace: owner.workspace,
     apiKeyId: owner.apiKeyId,
-    keyFingerprint: keyFingerprint(owner),
+    keyFingerprint: keyFingerprint(master),
     salt: base64(salt),
     iv: base64(iv),
     tag: base64(cipher.getAuthTag()),
@@ -103,12 +121,12 @@ export const seal = (owner: Owner, plaintext: string): string => {
 }
 
 /** Checks and decrypts a stored envelope; says why when it is not `owner`'s or is damaged. */
-export const open = (owner: Owner, text: string): Either.Either<string, Rejection> => {
+export const open = (owner: Owner, master: Uint8Array, text: string): Either.Either<string, Rejection> => {
   const decoded = decodeEnvelope(text)
-  if (Either.isLeft(decoded)) return Either.left("malformed")
+  if (Either.isLeft(decoded)) return Either.left(Either.isRight(decodeFormat(text)) ? "other-version" : "malformed")
   const envelope = decoded.right
   if (envelope.workspace !== owner.workspace) return Either.left("other-workspace")
-  if (envelope.apiKeyId !== owner.apiKeyId || envelope.keyFingerprint !== keyFingerprint(owner)) {
+  if (envelope.apiKeyId !== owner.apiKeyId || envelope.keyFingerprint !== keyFingerprint(master)) {
     return Either.left("other-key")
   }
   try {
@@ -117,7 +135,7 @@ export const open = (owner: Owner, text: string): Either.Either<string, Rejectio
     if (iv.length !== 12 || tag.length !== 16) return Either.left("corrupt")
     const decipher = NodeCrypto.createDecipheriv(
       "aes-256-gcm",
-      encryptionKey(owner, Buffer.from(envelope.salt, "base64")),
+      encryptionKey(master, Buffer.from(envelope.salt, "base64")),
       iv,
       { authTagLength: 16 }
     )
