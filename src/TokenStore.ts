@@ -248,9 +248,11 @@ export const layerMemory: Layer.Layer<TokenStore> = layerKeyValueStore.pipe(Laye
 
 /**
  * A `TokenStore` of one file per workspace and key in `directory` (default
- * {@link defaultDirectory}). The directory is created on the first write with mode 0700, each
- * file written with mode 0600 and swapped in atomically by a rename. Needs `FileSystem` and
- * `Path`: on Node, provide `NodeContext.layer` from `@effect/platform-node`.
+ * {@link defaultDirectory}). The directory is created on the first write with mode 0700 (an
+ * existing one open to group or others is tightened to 0700, or the write fails), each file
+ * written with mode 0600 and swapped in atomically by a rename. A failed write removes its
+ * temporary file; every write removes those older than a minute, left by killed writers. Needs
+ * `FileSystem` and `Path`: on Node, provide `NodeContext.layer` from `@effect/platform-node`.
  *
  * @since 0.1.0
  * @category layers
