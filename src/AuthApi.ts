@@ -239,6 +239,13 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
 })
 
 /**
+ * The service from the `AuthConfig` and `HttpClient` in the context.
+ *
+ * A layer value, so Effect builds it once per layer graph however many times it appears, with
+ * whatever `AuthConfig` the first use was given. For several workspaces in one program, wire
+ * each with `RevaultAuth.layer`, `layerConfig` or `fromConfigLayer`, which build new layers on
+ * every call.
+ *
  * @since 0.1.0
  * @category layers
  */

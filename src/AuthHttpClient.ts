@@ -16,9 +16,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import { AuthConfig } from "./AuthConfig.js"
 import type { AuthError } from "./AuthError.js"
 import { AuthService } from "./AuthService.js"
+import { isUnder } from "./internal/baseUrl.js"
+import { redactError, redactResponse } from "./internal/redactedRequest.js"
 
 /**
  * The authenticated client. Its service *is* an `HttpClient`.
@@ -41,6 +44,12 @@ const isAbsolute = (url: string): boolean => /^[a-z][a-z\d+.-]*:/i.test(url)
 /**
  * Builds the client from an `HttpClient`, the token manager and the configuration.
  *
+ * Every attempt (the first, the replay after a 401, each hop of `HttpClient.followRedirects`
+ * composed on top) is checked where the bearer is attached: a URL outside `baseUrl` (another
+ * origin, or a path that leaves the base path once `..` and `%2e%2e` are resolved) fails with a
+ * `RequestError` (`InvalidUrl`) and nothing is sent. Responses and errors handed back name the
+ * request with its `Authorization` header redacted.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -52,21 +61,11 @@ export const make: Effect.Effect<
   const auth = yield* AuthService
   const config = yield* AuthConfig
   const client = yield* HttpClient.HttpClient
-  const base = `${config.baseUrl}/`
 
-  // Relative URLs go under baseUrl; an absolute one must already be there, so the token is
-  // never sent to another server.
+  // Relative URLs go under baseUrl; where a URL may go is checked in `send`, not here, because
+  // combinators such as `followRedirects` re-enter after this step with a URL of their own.
   const prepare = (request: HttpClientRequest.HttpClientRequest) => {
     const prefixed = isAbsolute(request.url) ? request : HttpClientRequest.prependUrl(request, config.baseUrl)
-    if (!prefixed.url.startsWith(base)) {
-      return Effect.fail(
-        new HttpClientError.RequestError({
-          request,
-          reason: "InvalidUrl",
-          description: `refusing to send the Revault token outside ${config.baseUrl}`
-        })
-      )
-    }
     return Effect.succeed(prefixed.headers.accept === undefined ? HttpClientRequest.acceptJson(prefixed) : prefixed)
   }
 
@@ -77,20 +76,41 @@ export const make: Effect.Effect<
     request: HttpClientRequest.HttpClientRequest
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | AuthError> =>
     Effect.gen(function* () {
+      // Both attempts below send this request's URL: the check covers the replay too.
+      if (!isUnder(config.baseUrl, request.url)) {
+        return yield* new HttpClientError.RequestError({
+          request,
+          reason: "InvalidUrl",
+          description: `refusing to send the Revault token outside ${config.baseUrl}`
+        })
+      }
       const token = yield* auth.accessToken
       const response = yield* sendWith(request, token)
-      // A stream body was consumed by the first attempt and cannot be sent again.
-      if (response.status !== 401 || request.body._tag === "Stream") return response
+      if (response.status !== 401) return response
       // Compare-and-invalidate: a burst of 401s for one token drops it once.
       yield* auth.invalidate(token)
+      // A stream body was consumed by the first attempt and cannot be sent again.
+      if (request.body._tag === "Stream") return response
+      // An unread body holds its connection: on a bounded pool the replay would wait for it forever.
+      yield* Effect.ignore(Stream.runDrain(response.stream))
       yield* Metric.increment(replays)
       return yield* sendWith(request, yield* auth.accessToken)
-    })
+    }).pipe(
+      Effect.map(redactResponse),
+      Effect.mapError((error) => (HttpClientError.isHttpClientError(error) ? redactError(error) : error))
+    )
 
   return HttpClient.makeWith((request) => Effect.flatMap(request, send), prepare)
 })
 
 /**
+ * The client from the `AuthService`, `AuthConfig` and `HttpClient` in the context.
+ *
+ * A layer value, so Effect builds it once per layer graph however many times it appears, with
+ * whatever `AuthConfig` the first use was given. For several workspaces in one program, wire
+ * each with `RevaultAuth.layer`, `layerConfig` or `fromConfigLayer`, which build new layers on
+ * every call.
+ *
  * @since 0.1.0
  * @category layers
  */

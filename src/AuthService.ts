@@ -112,6 +112,13 @@ export const make = Effect.gen(function* () {
 })
 
 /**
+ * The token manager from the `AuthApi` and `AuthConfig` in the context (see {@link make}).
+ *
+ * A layer value, so Effect builds it once per layer graph however many times it appears, with
+ * whatever `AuthConfig` the first use was given. For several workspaces in one program, wire
+ * each with `RevaultAuth.layer`, `layerConfig` or `fromConfigLayer`, which build new layers on
+ * every call.
+ *
  * @since 0.1.0
  * @category layers
  */

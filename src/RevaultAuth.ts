@@ -32,15 +32,21 @@ export type Services = AuthService.AuthService | AuthHttpClient.AuthHttpClient |
 /**
  * Wires the whole library on top of a layer that provides `AuthConfig`.
  *
+ * Every call builds new layers, so each call is its own token manager, even beside another call
+ * in the same layer graph (two workspaces in one program). Share one workspace's services by
+ * sharing the layer one call returned.
+ *
  * @since 0.1.0
  * @category layers
  */
 export const fromConfigLayer = <E, R>(
   config: Layer.Layer<AuthConfig.AuthConfig, E, R>
 ): Layer.Layer<Services, E, R | HttpClient.HttpClient> => {
-  const api = AuthApi.layer.pipe(Layer.provideMerge(config))
-  const service = AuthService.layer.pipe(Layer.provideMerge(api))
-  return AuthHttpClient.layer.pipe(Layer.provideMerge(service))
+  // Not the module-level `AuthApi.layer` and the like: Effect memoizes a layer value it meets
+  // twice in one graph, whatever feeds it, so a second workspace would get the first one's token.
+  const api = Layer.effect(AuthApi.AuthApi, AuthApi.make).pipe(Layer.provideMerge(config))
+  const service = Layer.scoped(AuthService.AuthService, AuthService.make).pipe(Layer.provideMerge(api))
+  return Layer.effect(AuthHttpClient.AuthHttpClient, AuthHttpClient.make).pipe(Layer.provideMerge(service))
 }
 
 /**
