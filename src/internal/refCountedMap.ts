@@ -30,7 +30,9 @@ interface Entry<A, E> {
   refCount: number
   /** When an entry no scope holds is closed (epoch milliseconds). */
   expiresAt: number
-  /** The fiber that closes the entry once `expiresAt` passes, while one is waiting. */
+  /** A timer is waiting for `expiresAt`: set before it is forked, cleared when it decides. */
+  timing: boolean
+  /** That timer's fiber, to interrupt when the entry closes otherwise. */
   idle: Fiber.RuntimeFiber<void> | undefined
 }
 
@@ -60,20 +62,21 @@ export const make = <K, A, E>(options: {
     const isCurrent = (key: K, entry: Entry<A, E>): boolean =>
       Option.getOrUndefined(MutableHashMap.get(current, key)) === entry
 
-    // Waiters of an entry closed before its resource was built are interrupted, not left hanging.
-    const close = (entry: Entry<A, E>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (!open.delete(entry)) return Effect.void
-        const idle = entry.idle
-        entry.idle = undefined
-        return Effect.uninterruptible(
-          Effect.all([
-            idle === undefined ? Effect.void : Fiber.interrupt(idle),
-            Scope.close(entry.scope, Exit.void),
-            Deferred.interrupt(entry.deferred)
-          ])
-        )
-      })
+    // Detaches the entry at once, in the caller's step, so that a timer closing its own entry
+    // (which cleared `idle` in that same step) never waits for itself. Waiters of an entry closed
+    // before its resource was built are interrupted, not left hanging.
+    const close = (entry: Entry<A, E>): Effect.Effect<void> => {
+      if (!open.delete(entry)) return Effect.void
+      const idle = entry.idle
+      entry.idle = undefined
+      return Effect.uninterruptible(
+        Effect.all([
+          idle === undefined ? Effect.void : Fiber.interrupt(idle),
+          Scope.close(entry.scope, Exit.void),
+          Deferred.interrupt(entry.deferred)
+        ])
+      )
+    }
 
     yield* Effect.addFinalizer(() =>
       lock
@@ -104,7 +107,14 @@ export const make = <K, A, E>(options: {
           return Effect.gen(function* () {
             const entryScope = yield* Scope.make()
             const deferred = yield* Deferred.make<A, E>()
-            const entry: Entry<A, E> = { deferred, scope: entryScope, refCount: 1, expiresAt: 0, idle: undefined }
+            const entry: Entry<A, E> = {
+              deferred,
+              scope: entryScope,
+              refCount: 1,
+              expiresAt: 0,
+              timing: false,
+              idle: undefined
+            }
             MutableHashMap.set(current, key, entry)
             open.add(entry)
             // Built in a fiber of the entry's own: an interrupted first caller does not stop it
@@ -128,6 +138,7 @@ export const make = <K, A, E>(options: {
           return Effect.flatMap(Effect.sleep(Duration.millis(wait)), () => expire(key, entry))
         }
         // Cleared in the same step as the decision: a release from now on starts a timer of its own.
+        entry.timing = false
         entry.idle = undefined
         // Held again, or invalidated: its last release closes it.
         if (entry.refCount > 0 || !isCurrent(key, entry)) return Effect.void
@@ -147,14 +158,14 @@ export const make = <K, A, E>(options: {
         }
         if (!Duration.isFinite(idleTimeToLive)) return Effect.void
         entry.expiresAt = clock.unsafeCurrentTimeMillis() + Duration.toMillis(idleTimeToLive)
-        if (entry.idle !== undefined) return Effect.void
+        if (entry.timing) return Effect.void
+        entry.timing = true
         return expire(key, entry).pipe(
           Effect.interruptible,
           Effect.forkIn(scope),
           Effect.flatMap((fiber) =>
             Effect.sync(() => {
-              // A timer that already finished must not be recorded as waiting.
-              if (fiber.unsafePoll() === null) entry.idle = fiber
+              entry.idle = fiber
             })
           )
         )
