@@ -29,7 +29,6 @@ import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import * as RcMap from "effect/RcMap"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -39,6 +38,8 @@ import { AuthConfigError, type AuthError } from "./AuthError.js"
 import * as AuthHttpClient from "./AuthHttpClient.js"
 import * as AuthService from "./AuthService.js"
 import { nonNegativeDuration, optionalEnv, orEnv } from "./internal/config.js"
+import * as RefCountedMap from "./internal/refCountedMap.js"
+import { MetricsByWorkspace } from "./internal/tokenManager.js"
 import { TokenStore } from "./TokenStore.js"
 
 /**
@@ -141,8 +142,17 @@ export const isAuthPoolError = (u: unknown): u is AuthPoolError =>
 export interface Options extends Omit<AuthConfig.Options, "workspace" | "apiKeyId" | "apiKeySecret"> {
   /** How long an entry no scope holds is kept, its token refreshed, before it is stopped. Default 5 minutes. */
   readonly idleTimeToLive?: Duration.DurationInput | undefined
-  /** The most entries alive at once, idle ones included. Default unbounded. */
+  /**
+   * The most entries alive at once, idle ones included (an invalidated one that scopes still hold
+   * no longer counts). Default unbounded.
+   */
   readonly capacity?: number | undefined
+  /**
+   * Tag each entry's metrics with its workspace. Default `false`: the counters are summed over the
+   * pool and the remaining-seconds gauge is not recorded, because Effect's metric registry keeps
+   * every tag value it has seen for the life of the process.
+   */
+  readonly metricsByWorkspace?: boolean | undefined
 }
 
 /**
@@ -201,15 +211,15 @@ const validCapacity = (capacity: number | undefined): Effect.Effect<number | und
       )
 
 /**
- * Builds the pool in the current scope; closing it stops every entry. A `TokenStore` in the
- * context is used by every entry.
+ * Builds the pool in the current scope; closing it stops every entry it made, held or idle,
+ * invalidated ones included. A `TokenStore` in the context is used by every entry.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Service, AuthConfigError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function* () {
-    const { capacity: requestedCapacity, idleTimeToLive, ...shared } = options
+    const { capacity: requestedCapacity, idleTimeToLive, metricsByWorkspace, ...shared } = options
     const capacity = yield* validCapacity(requestedCapacity)
     yield* AuthConfig.make({ ...shared, ...placeholder })
     const httpClient = yield* HttpClient.HttpClient
@@ -229,9 +239,10 @@ export const make = (options: Options): Effect.Effect<Service, AuthConfigError, 
         onSome: (tokenStore) => Effect.provideService(effect, TokenStore, tokenStore)
       })
 
-    // An entry sees exactly the services the pool chose: RcMap would otherwise merge in the
-    // services of whichever caller happened to create it (its TokenStore, say), and that caller's
-    // span would parent the background refreshes of an entry that outlives it.
+    // An entry sees exactly the services the pool chose: it is built in a fiber forked from
+    // whichever caller happened to create it, and would otherwise inherit that caller's services
+    // (its TokenStore, say) and span, which would parent the background refreshes of an entry
+    // that outlives it.
     const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>, context: Context.Context<R>) =>
       Effect.mapInputContext(effect, (_: Context.Context<never>) => context)
 
@@ -242,7 +253,8 @@ export const make = (options: Options): Effect.Effect<Service, AuthConfigError, 
         const scope = yield* Effect.scope
         const context = Context.make(AuthConfig.AuthConfig, config).pipe(
           Context.add(HttpClient.HttpClient, httpClient),
-          Context.add(Scope.Scope, scope)
+          Context.add(Scope.Scope, scope),
+          Context.add(MetricsByWorkspace, metricsByWorkspace ?? false)
         )
         const api = yield* isolated(AuthApi.make, context)
         // Inherited by the entry's background fibers: every log line says which workspace it is about.
@@ -253,7 +265,7 @@ export const make = (options: Options): Effect.Effect<Service, AuthConfigError, 
         return { service, client }
       })
 
-    const map = yield* RcMap.make({
+    const map = yield* RefCountedMap.make({
       lookup,
       idleTimeToLive: idleTimeToLive ?? defaultIdleTimeToLive,
       capacity: capacity ?? Number.POSITIVE_INFINITY
@@ -265,7 +277,7 @@ export const make = (options: Options): Effect.Effect<Service, AuthConfigError, 
         // Checked before the map is asked, so that bad credentials never take a slot.
         return Effect.zipRight(
           configFor(credentials),
-          RcMap.get(map, credentials).pipe(
+          map.get(credentials).pipe(
             Effect.catchTag(
               "ExceededCapacityException",
               () =>
@@ -282,7 +294,7 @@ export const make = (options: Options): Effect.Effect<Service, AuthConfigError, 
     return AuthPool.of({
       get: (credentials) => Effect.map(entry(credentials), (e) => e.service),
       client: (credentials) => Effect.map(entry(credentials), (e) => e.client),
-      invalidate: (credentials) => Effect.suspend(() => RcMap.invalidate(map, Credentials.from(credentials)))
+      invalidate: (credentials) => Effect.suspend(() => map.invalidate(Credentials.from(credentials)))
     })
   })
 
@@ -344,7 +356,8 @@ export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Opti
     retrySchedule: Config.succeed(overrides.retrySchedule),
     permanentRetrySchedule: Config.succeed(overrides.permanentRetrySchedule),
     idleTimeToLive: optionalEnv(overrides.idleTimeToLive, nonNegativeDuration(env.idleTimeToLive)),
-    capacity: optionalEnv(overrides.capacity, Config.integer(env.capacity))
+    capacity: optionalEnv(overrides.capacity, Config.integer(env.capacity)),
+    metricsByWorkspace: Config.succeed(overrides.metricsByWorkspace)
   })
 
 /**

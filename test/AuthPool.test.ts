@@ -1,4 +1,5 @@
 import { inspect } from "node:util"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
@@ -7,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -251,4 +253,237 @@ describe("AuthPool", () => {
       assert.include(printed, "ws-a")
     }
   })
+})
+
+/**
+ * A token endpoint that answers every request at once with a fresh 300 s token set, and counts
+ * them: a manager makes one request as it is built, then one per refresh (every 240 s).
+ */
+const countingTokenEndpoint = () => {
+  let posts = 0
+  const client = HttpClient.make((request) =>
+    Effect.sync(() => {
+      posts += 1
+      const body = {
+        accessToken: `AT-${posts}`,
+        expiresInSeconds: 300,
+        refreshToken: `RT-${posts}`,
+        refreshExpiresInSeconds: 1800
+      }
+      return HttpClientResponse.fromWeb(
+        request,
+        new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } })
+      )
+    })
+  )
+  return { client, posts: () => posts }
+}
+
+/** A pool on the counting endpoint, in a scope of its own that the test closes. */
+const stubPool = (options: Partial<AuthPool.Options> = {}) =>
+  Effect.gen(function* () {
+    const endpoint = countingTokenEndpoint()
+    const scope = yield* Scope.make()
+    const pool = yield* AuthPool.make({ baseUrl: "https://api.example.com/v1", ...options }).pipe(
+      Scope.extend(scope),
+      Effect.provideService(HttpClient.HttpClient, endpoint.client)
+    )
+    return { pool, scope, posts: endpoint.posts }
+  })
+
+const held = (pool: AuthPool.Service, credentials: AuthPool.CredentialsInput) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const auth = yield* Scope.extend(pool.get(credentials), scope)
+    return { auth, scope, token: Effect.map(auth.accessToken, Redacted.value) }
+  })
+
+describe("AuthPool entries' lifecycle", () => {
+  it.effect("invalidate while held: the held manager serves until its last release, then stops", () =>
+    Effect.gen(function* () {
+      const { pool, posts, scope } = yield* stubPool({ idleTimeToLive: "10 minutes" })
+      const first = yield* held(pool, credsA)
+      assert.strictEqual(yield* first.token, "AT-1")
+      yield* pool.invalidate(credsA)
+      const second = yield* held(pool, credsA)
+      assert.notStrictEqual(second.auth, first.auth)
+      assert.strictEqual(yield* second.token, "AT-2")
+      // Still held after its invalidation: it keeps serving, and refreshing ahead.
+      yield* TestClock.adjust("4 minutes")
+      yield* settle
+      assert.strictEqual(posts(), 4)
+      assert.notStrictEqual(yield* first.token, "AT-1")
+      // Its last holder lets go: it stops at once. Only the second manager refreshes from now on.
+      yield* Scope.close(first.scope, Exit.void)
+      yield* TestClock.adjust("4 minutes")
+      yield* settle
+      assert.strictEqual(posts(), 5)
+      yield* Scope.close(second.scope, Exit.void)
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  it.effect("the idle timer of an invalidated entry never removes the entry that replaced it", () =>
+    Effect.gen(function* () {
+      const { pool, posts, scope } = yield* stubPool({ idleTimeToLive: "10 minutes" })
+      const first = yield* held(pool, credsA)
+      yield* pool.invalidate(credsA)
+      const second = yield* held(pool, credsA)
+      yield* Scope.close(first.scope, Exit.void)
+      // Past the idle time the first entry would have had: the pool still hands out the second.
+      yield* TestClock.adjust("15 minutes")
+      yield* settle
+      assert.strictEqual(yield* Effect.scoped(pool.get(credsA)), second.auth)
+      // Two builds, and the second's refreshes at 4, 8 and 12 minutes: no third manager.
+      assert.strictEqual(posts(), 5)
+      yield* Scope.close(second.scope, Exit.void)
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  it.effect("closing the pool stops every manager it made: held, idle, and invalidated ones", () =>
+    Effect.gen(function* () {
+      const { pool, posts, scope } = yield* stubPool({ idleTimeToLive: "10 minutes" })
+      const first = yield* held(pool, credsA)
+      yield* pool.invalidate(credsA)
+      const second = yield* held(pool, credsA)
+      // The invalidated one, released before its replacement's idle time: waiting for nothing.
+      yield* Scope.close(first.scope, Exit.void)
+      // Idle, and still held, under another key.
+      yield* Effect.scoped(pool.get(credsB))
+      const third = yield* held(pool, { ...credsB, workspace: "ws-c" })
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      assert.strictEqual(posts(), 4)
+      yield* Scope.close(scope, Exit.void)
+      yield* TestClock.adjust("3 hours")
+      yield* settle
+      assert.strictEqual(posts(), 4)
+      yield* Scope.close(second.scope, Exit.void)
+      yield* Scope.close(third.scope, Exit.void)
+    })
+  )
+
+  // Effect's fibers yield to each other every 2048 operations. Two gets race, the first after
+  // `pad` operations of its own: across the pads, its yield lands at every step of its check and
+  // insertion (RcMap's window was 5 pads wide, 985 to 989, in Effect 3.22.4: steps of 5 cannot miss it).
+  const spin = (n: number): Effect.Effect<void> =>
+    n <= 0 ? Effect.void : Effect.flatMap(Effect.void, () => spin(n - 1))
+  const pads = Array.from({ length: 220 }, (_, i) => i * 5)
+
+  const race = <A, E>(pad: number, first: Effect.Effect<A, E>, second: Effect.Effect<A, E>) =>
+    Effect.all([Effect.zipRight(spin(pad), Effect.either(first)), Effect.either(second)], {
+      concurrency: "unbounded"
+    })
+
+  it.effect(
+    "concurrent first gets of one key build one manager, wherever a fiber yields",
+    () =>
+      Effect.gen(function* () {
+        const counts: Array<() => number> = []
+        for (const pad of pads) {
+          const { pool, posts, scope } = yield* stubPool()
+          const holder = yield* Scope.make()
+          const get = Scope.extend(pool.get(credsA), holder)
+          const [a, b] = yield* race(pad, get, get)
+          yield* settle
+          assert.isTrue(a._tag === "Right" && b._tag === "Right" && a.right === b.right, `pad ${pad}`)
+          assert.strictEqual(posts(), 1, `pad ${pad}`)
+          yield* Scope.close(holder, Exit.void)
+          yield* Scope.close(scope, Exit.void)
+          counts.push(posts)
+        }
+        // Nothing the races built outlives its pool: no refresh ahead, minutes later.
+        yield* TestClock.adjust("10 minutes")
+        yield* settle
+        assert.isTrue(counts.every((posts) => posts() === 1))
+      }),
+    60_000
+  )
+
+  it.effect(
+    "capacity 1: of concurrent first gets of two keys, exactly one is admitted, wherever a fiber yields",
+    () =>
+      Effect.gen(function* () {
+        const counts: Array<() => number> = []
+        for (const pad of pads) {
+          const { pool, posts, scope } = yield* stubPool({ capacity: 1 })
+          const holder = yield* Scope.make()
+          const outcomes = yield* race(
+            pad,
+            Scope.extend(pool.get(credsA), holder),
+            Scope.extend(pool.get(credsB), holder)
+          )
+          yield* settle
+          assert.deepStrictEqual(
+            outcomes.map((outcome) => (outcome._tag === "Right" ? "admitted" : outcome.left._tag)).sort(),
+            ["AuthPoolCapacityError", "admitted"],
+            `pad ${pad}`
+          )
+          assert.strictEqual(posts(), 1, `pad ${pad}`)
+          yield* Scope.close(holder, Exit.void)
+          yield* Scope.close(scope, Exit.void)
+          counts.push(posts)
+        }
+        // Nothing the races built outlives its pool: no refresh ahead, minutes later.
+        yield* TestClock.adjust("10 minutes")
+        yield* settle
+        assert.isTrue(counts.every((posts) => posts() === 1))
+      }),
+    60_000
+  )
+})
+
+describe("AuthPool metrics", () => {
+  const poolKeys = (prefix: string) =>
+    Effect.map(Metric.snapshot, (pairs) =>
+      pairs.filter(
+        (pair) =>
+          pair.metricKey.name.startsWith("revault_auth_") &&
+          pair.metricKey.tags.some((tag) => tag.key === "workspace" && tag.value.startsWith(prefix))
+      )
+    )
+
+  const revaultKeys = Effect.map(
+    Metric.snapshot,
+    (pairs) => pairs.filter((pair) => pair.metricKey.name.startsWith("revault_auth_")).length
+  )
+
+  const through = (pool: AuthPool.Service, workspaces: number, prefix: string) =>
+    Effect.forEach(
+      Array.from({ length: workspaces }, (_, i) => ({ ...credsA, workspace: `${prefix}-${i}` })),
+      (credentials) =>
+        Effect.scoped(Effect.flatMap(pool.get(credentials), (auth) => auth.accessToken)).pipe(
+          Effect.zipRight(pool.invalidate(credentials))
+        ),
+      { discard: true }
+    )
+
+  it.effect("many workspaces through a pool leave a bounded number of metric keys", () =>
+    Effect.gen(function* () {
+      const { pool, posts, scope } = yield* stubPool()
+      yield* through(pool, 20, "few")
+      const afterFew = yield* revaultKeys
+      yield* through(pool, 500, "many")
+      assert.strictEqual(posts(), 520)
+      assert.strictEqual(yield* revaultKeys, afterFew)
+      assert.deepStrictEqual(yield* poolKeys("many-"), [])
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  it.effect("metricsByWorkspace: true tags each entry's metrics with its workspace", () =>
+    Effect.gen(function* () {
+      const { pool, scope } = yield* stubPool({ metricsByWorkspace: true })
+      yield* through(pool, 3, "tagged")
+      const keys = yield* poolKeys("tagged-")
+      const names = new Set(keys.map((pair) => pair.metricKey.name))
+      assert.deepStrictEqual([...names].sort(), [
+        "revault_auth_acquisitions_total",
+        "revault_auth_token_remaining_seconds"
+      ])
+      assert.strictEqual(keys.length, 6)
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
 })

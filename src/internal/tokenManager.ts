@@ -1,5 +1,6 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -96,6 +97,16 @@ const remainingSeconds = Metric.gauge("revault_auth_token_remaining_seconds", {
   description: "Seconds the current access token has left, as of the last acquisition or background check"
 })
 
+/**
+ * Whether a manager's metrics carry its `workspace` tag. Effect's metric registry never forgets a
+ * tag value, so a pool of many workspaces turns this off: its counters are summed over the pool
+ * and the gauge, meaningless for many tokens at once, is not recorded.
+ */
+export class MetricsByWorkspace extends Context.Reference<MetricsByWorkspace>()(
+  "effect-revault-auth/internal/MetricsByWorkspace",
+  { defaultValue: () => true }
+) {}
+
 const isPermanent = (error: AuthError): boolean =>
   error.operation === "authenticate" &&
   (error._tag === "BadRequestError" || error._tag === "UnauthorizedError" || error._tag === "ForbiddenError")
@@ -123,6 +134,7 @@ export const make = <S>(options: {
     const scope = yield* Effect.scope
     const wake = yield* Queue.sliding<void>(1)
     const tags = { workspace: config.workspace }
+    const byWorkspace = yield* MetricsByWorkspace
 
     // The skew is capped at half a lifetime: a token shorter-lived than the skew would otherwise
     // never be usable, and every refresh would be due the moment it lands (a refresh storm).
@@ -216,12 +228,13 @@ export const make = <S>(options: {
       permanentStep: config.permanentRetrySchedule.initial
     })
 
-    const counter = (source: string, outcome: string) =>
-      acquisitions.pipe(
-        Metric.tagged("source", source),
-        Metric.tagged("outcome", outcome),
-        Metric.tagged("workspace", config.workspace)
-      )
+    const counter = (source: string, outcome: string) => {
+      const tagged = acquisitions.pipe(Metric.tagged("source", source), Metric.tagged("outcome", outcome))
+      return byWorkspace ? Metric.tagged(tagged, "workspace", config.workspace) : tagged
+    }
+
+    const setRemaining = (seconds: number): Effect.Effect<void> =>
+      byWorkspace ? Metric.set(Metric.tagged(remainingSeconds, "workspace", config.workspace), seconds) : Effect.void
 
     const usable = (s: State<S>, now: number): Option.Option<Cached<S>> =>
       !s.invalidated && s.current._tag === "Some" && s.current.value.usableUntil > now ? s.current : Option.none()
@@ -279,10 +292,7 @@ export const make = <S>(options: {
         Effect.gen(function* (): Effect.fn.Return<State<S>> {
           const now = yield* Clock.currentTimeMillis
           if (Exit.isSuccess(exit)) {
-            yield* Metric.set(
-              Metric.tagged(remainingSeconds, "workspace", config.workspace),
-              (exit.value.expiresAt - now) / 1000
-            )
+            yield* setRemaining((exit.value.expiresAt - now) / 1000)
             return {
               ...s,
               current: Option.some(exit.value),
@@ -438,10 +448,7 @@ export const make = <S>(options: {
       }
       const now = yield* Clock.currentTimeMillis
       if (s.current._tag === "Some") {
-        yield* Metric.set(
-          Metric.tagged(remainingSeconds, "workspace", config.workspace),
-          Math.max(0, s.current.value.expiresAt - now) / 1000
-        )
+        yield* setRemaining(Math.max(0, s.current.value.expiresAt - now) / 1000)
       }
       const due =
         s.failure._tag === "Some"
