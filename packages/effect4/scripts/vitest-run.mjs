@@ -4,12 +4,15 @@
 import { spawn } from "node:child_process"
 import { readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
 
 const limitMinutes = Number(process.env.VITEST_WATCHDOG_MINUTES ?? 40)
 const report = ".vitest-report.json"
 rmSync(report, { force: true })
 
-const vitest = createRequire(import.meta.url).resolve("vitest/vitest.mjs")
+// vitest 5 exports no `./vitest.mjs`: its CLI is found through its package.json's `bin`.
+const vitestPackage = createRequire(import.meta.url).resolve("vitest/package.json")
+const vitest = join(dirname(vitestPackage), JSON.parse(readFileSync(vitestPackage, "utf8")).bin.vitest)
 const child = spawn(
   process.execPath,
   [vitest, "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)],
