@@ -7,6 +7,7 @@ import * as Fiber from "effect/Fiber"
 import type * as HttpBody from "effect/http/HttpBody"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -654,6 +655,59 @@ describe("AuthApi against a stub HttpClient", () => {
         assert.strictEqual(error instanceof TransportError ? error.reason : undefined, "Timeout")
       })
     )
+  })
+
+  describe("every HttpClientError reason", () => {
+    type Reason = HttpClientError.HttpClientErrorReason
+    const answered = (request: HttpClientRequest.HttpClientRequest) =>
+      HttpClientResponse.fromWeb(request, new Response(tokenSetBody, { status: 200, headers: { "x-kept": "yes" } }))
+    const reasons: ReadonlyArray<readonly [Reason["_tag"], (request: HttpClientRequest.HttpClientRequest) => Reason]> =
+      [
+        ["TransportError", (request) => new HttpClientError.TransportError({ request, cause: new Error("reset") })],
+        ["EncodeError", (request) => new HttpClientError.EncodeError({ request, cause: new Error("encode") })],
+        ["InvalidUrlError", (request) => new HttpClientError.InvalidUrlError({ request, description: "bad url" })],
+        [
+          "StatusCodeError",
+          (request) => new HttpClientError.StatusCodeError({ request, response: answered(request), description: "s" })
+        ],
+        ["DecodeError", (request) => new HttpClientError.DecodeError({ request, response: answered(request) })],
+        ["EmptyBodyError", (request) => new HttpClientError.EmptyBodyError({ request, response: answered(request) })]
+      ]
+
+    for (const operation of operations) {
+      for (const [tag, reason] of reasons) {
+        it.effect(`${operation}: a ${tag} is a TransportError keeping the reason, without the request body`, () =>
+          Effect.gen(function* () {
+            const client = HttpClient.make((request) =>
+              Effect.fail(new HttpClientError.HttpClientError({ reason: reason(request) }))
+            )
+            const api = yield* Effect.provide(
+              AuthApi.AuthApi,
+              AuthApi.layer.pipe(
+                Layer.provide(Layer.succeed(HttpClient.HttpClient, client)),
+                Layer.provide(AuthConfig.layer(options))
+              )
+            )
+            const error = yield* Effect.flip(call(api, operation))
+            assert.instanceOf(error, TransportError)
+            if (!(error instanceof TransportError)) return
+            assert.strictEqual(error.reason, "Transport")
+            const cause = error.cause
+            assert.isTrue(HttpClientError.isHttpClientError(cause))
+            if (!HttpClientError.isHttpClientError(cause)) return
+            assert.strictEqual(cause.reason._tag, tag)
+            assert.strictEqual(cause.request.body._tag, "Empty")
+            assert.strictEqual(cause.request.url, `https://api.example.com/v1/rest${AuthApi.paths[operation]}`)
+            if (cause.response !== undefined) {
+              assert.strictEqual(cause.response.status, 200)
+              assert.strictEqual(cause.response.headers["x-kept"], "yes")
+              assert.strictEqual(cause.response.request.body._tag, "Empty")
+            }
+            assertNoSecrets(error)
+          })
+        )
+      }
+    }
   })
 
   describe("recovery", () => {
