@@ -1,0 +1,227 @@
+/**
+ * The validated options every other module reads: where the API is, which key to use for which
+ * workspace, and the timing policy of the token manager.
+ *
+ * @since 2.0.0
+ */
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import { AuthConfigError, type AuthError } from "./AuthError.js"
+import { nonNegativeDuration, optionalEnv, orEnv } from "./internal/config.js"
+import { normalizeBaseUrl } from "./internal/shared/baseUrl.js"
+
+/**
+ * The options accepted by {@link layer} and {@link make}.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export interface Options {
+  /** The API base *including* the `/v1/rest` prefix, e.g. `https://api.example.com/v1/rest`. */
+  readonly baseUrl: string | URL
+  readonly workspace: string
+  readonly apiKeyId: string
+  readonly apiKeySecret: Redacted.Redacted<string> | string
+  /** Bound on each token request. Default 10 seconds. */
+  readonly requestTimeout?: Duration.Input | undefined
+  /** Fraction of an access token's lifetime at which it is refreshed ahead. Default 0.8. */
+  readonly refreshAt?: number | undefined
+  /** A token within this of its expiry is never handed out. Default 30 seconds. */
+  readonly expirySkew?: Duration.Input | undefined
+  /** Spacing of the token manager's retries after a transient failure. Default {@link defaultRetrySchedule}. */
+  readonly retrySchedule?: Schedule.Schedule<unknown, AuthError> | undefined
+  /**
+   * Spacing of the token manager's attempts after the API key is refused (400/401/403 from
+   * `/auth/token`). Default {@link defaultPermanentRetrySchedule}.
+   */
+  readonly permanentRetrySchedule?: Schedule.Schedule<unknown, AuthError> | undefined
+}
+
+/**
+ * The validated configuration.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export interface Service {
+  /** The API base including `/v1/rest`, without a trailing slash. */
+  readonly baseUrl: string
+  readonly workspace: string
+  readonly apiKeyId: string
+  readonly apiKeySecret: Redacted.Redacted<string>
+  readonly requestTimeout: Duration.Duration
+  readonly refreshAt: number
+  readonly expirySkew: Duration.Duration
+  readonly retrySchedule: Schedule.Schedule<unknown, AuthError>
+  readonly permanentRetrySchedule: Schedule.Schedule<unknown, AuthError>
+}
+
+/**
+ * @since 2.0.0
+ * @category tags
+ */
+export class AuthConfig extends Context.Service<AuthConfig, Service>()("effect-revault-auth/AuthConfig") {}
+
+/**
+ * @since 2.0.0
+ * @category constants
+ */
+export const defaultRequestTimeout: Duration.Duration = Duration.seconds(10)
+
+/**
+ * @since 2.0.0
+ * @category constants
+ */
+export const defaultRefreshAt = 0.8
+
+/**
+ * @since 2.0.0
+ * @category constants
+ */
+export const defaultExpirySkew: Duration.Duration = Duration.seconds(30)
+
+/**
+ * Exponential backoff from 250 ms with jitter, each delay capped at 30 s. It never gives up:
+ * the token manager keeps trying for as long as it lives.
+ *
+ * @since 2.0.0
+ * @category constants
+ */
+export const defaultRetrySchedule: Schedule.Schedule<unknown, AuthError> = Schedule.exponential("250 millis").pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(30))))
+)
+
+/**
+ * Exponential backoff from 1 s with jitter, each delay capped at 60 s: a refused key is not
+ * retried in a tight loop, and is picked up again within a minute once it is fixed.
+ *
+ * @since 2.0.0
+ * @category constants
+ */
+export const defaultPermanentRetrySchedule: Schedule.Schedule<unknown, AuthError> = Schedule.exponential(
+  "1 second"
+).pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(60))))
+)
+
+const fail = (field: string, message: string) => Effect.fail(new AuthConfigError({ field, message }))
+
+const nonEmpty = (field: string, value: string) =>
+  value.trim().length === 0 ? fail(field, `${field} must not be empty`) : Effect.succeed(value)
+
+const validBaseUrl = (input: string | URL): Effect.Effect<string, AuthConfigError> => {
+  const result = normalizeBaseUrl(input)
+  return result._tag === "Valid" ? Effect.succeed(result.baseUrl) : fail("baseUrl", result.message)
+}
+
+// `Duration.fromInput` reads NaN as zero, so NaN is refused from the raw input; Effect 4
+// durations may be negative, which is refused from the decoded value.
+const notANumber = (input: Duration.Input): boolean =>
+  (typeof input === "number" && Number.isNaN(input)) ||
+  (Array.isArray(input) && input.some((part) => Number.isNaN(part)))
+
+const nonNegative = (field: string, input: Duration.Input | undefined, fallback: Duration.Duration) => {
+  if (input === undefined) return Effect.succeed(fallback)
+  const decoded = Duration.fromInput(input)
+  if (decoded._tag === "None") return fail(field, `${field} is not a duration`)
+  return notANumber(input) || Duration.isNegative(decoded.value)
+    ? fail(field, `${field} must be a non-negative duration`)
+    : Effect.succeed(decoded.value)
+}
+
+const validRefreshAt = (input: number | undefined) =>
+  input === undefined
+    ? Effect.succeed(defaultRefreshAt)
+    : Number.isFinite(input) && input > 0 && input < 1
+      ? Effect.succeed(input)
+      : fail("refreshAt", `refreshAt must be a number strictly between 0 and 1 (got ${input})`)
+
+/**
+ * Validates options. Fails with an {@link AuthConfigError} naming the field; no message ever
+ * contains the secret.
+ *
+ * @since 2.0.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, AuthConfigError> =>
+  Effect.all({
+    baseUrl: validBaseUrl(options.baseUrl),
+    workspace: nonEmpty("workspace", options.workspace),
+    apiKeyId: nonEmpty("apiKeyId", options.apiKeyId),
+    apiKeySecret: Effect.map(
+      nonEmpty(
+        "apiKeySecret",
+        Redacted.isRedacted(options.apiKeySecret) ? Redacted.value(options.apiKeySecret) : options.apiKeySecret
+      ),
+      Redacted.make
+    ),
+    requestTimeout: nonNegative("requestTimeout", options.requestTimeout, defaultRequestTimeout),
+    refreshAt: validRefreshAt(options.refreshAt),
+    expirySkew: nonNegative("expirySkew", options.expirySkew, defaultExpirySkew),
+    retrySchedule: Effect.succeed(options.retrySchedule ?? defaultRetrySchedule),
+    permanentRetrySchedule: Effect.succeed(options.permanentRetrySchedule ?? defaultPermanentRetrySchedule)
+  })
+
+/**
+ * @since 2.0.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<AuthConfig, AuthConfigError> =>
+  Layer.effect(AuthConfig, make(options))
+
+/**
+ * The environment variables {@link layerConfig} reads.
+ *
+ * @since 2.0.0
+ * @category constants
+ */
+export const env = {
+  baseUrl: "REVAULT_API_BASE_URL",
+  workspace: "REVAULT_WORKSPACE",
+  apiKeyId: "REVAULT_API_KEY_ID",
+  apiKeySecret: "REVAULT_API_KEY_SECRET",
+  requestTimeout: "REVAULT_REQUEST_TIMEOUT",
+  refreshAt: "REVAULT_REFRESH_AT",
+  expirySkew: "REVAULT_EXPIRY_SKEW"
+} as const
+
+/**
+ * Reads the options from the environment (`REVAULT_API_BASE_URL`, `REVAULT_WORKSPACE`,
+ * `REVAULT_API_KEY_ID`, `REVAULT_API_KEY_SECRET`, and the optional `REVAULT_REQUEST_TIMEOUT`,
+ * `REVAULT_REFRESH_AT`, `REVAULT_EXPIRY_SKEW`). An option given in `overrides` wins over its
+ * variable, which is then not required.
+ *
+ * @since 2.0.0
+ * @category constructors
+ */
+export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Options> =>
+  Config.all({
+    baseUrl: orEnv(overrides.baseUrl, Config.String(env.baseUrl)),
+    workspace: orEnv(overrides.workspace, Config.String(env.workspace)),
+    apiKeyId: orEnv(overrides.apiKeyId, Config.String(env.apiKeyId)),
+    apiKeySecret: orEnv(overrides.apiKeySecret, Config.Redacted(env.apiKeySecret)),
+    requestTimeout: optionalEnv(overrides.requestTimeout, nonNegativeDuration(env.requestTimeout)),
+    refreshAt: optionalEnv(overrides.refreshAt, Config.Number(env.refreshAt)),
+    expirySkew: optionalEnv(overrides.expirySkew, nonNegativeDuration(env.expirySkew)),
+    retrySchedule: Config.succeed(overrides.retrySchedule),
+    permanentRetrySchedule: Config.succeed(overrides.permanentRetrySchedule)
+  })
+
+/**
+ * {@link layer} with the options read by {@link fromConfig}: a missing or malformed variable
+ * fails with a `ConfigError` naming it.
+ *
+ * @since 2.0.0
+ * @category layers
+ */
+export const layerConfig = (
+  overrides?: Partial<Options>
+): Layer.Layer<AuthConfig, Config.ConfigError | AuthConfigError> =>
+  Layer.effect(AuthConfig, Effect.flatMap(fromConfig(overrides), make))

@@ -1,0 +1,229 @@
+/**
+ * The errors of the token operations: one tagged class per failure a caller can act on, with
+ * the facts as fields. Recover with `Effect.catchTag("UnauthorizedError", ...)`.
+ *
+ * No error holds the request that caused it (its body carries the API key secret or the refresh
+ * token), and none renders a secret.
+ *
+ * @since 2.0.0
+ */
+import * as Duration from "effect/Duration"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import { ErrorIssue } from "./TokenSet.js"
+
+/**
+ * The token operation that failed.
+ *
+ * @since 2.0.0
+ * @category schemas
+ */
+export const Operation = Schema.Literals(["authenticate", "refresh"])
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export type Operation = typeof Operation.Type
+
+const serverErrorFields = {
+  operation: Operation,
+  status: Schema.Number,
+  code: Schema.String,
+  message: Schema.String,
+  issues: Schema.Array(ErrorIssue)
+}
+
+const renderServerError = (e: {
+  readonly _tag: string
+  readonly operation: Operation
+  readonly status: number
+  readonly code: string
+  readonly message: string
+}): string => `${e._tag} [${e.operation} ${e.status} ${e.code}]: ${e.message}`
+
+/**
+ * HTTP 400 with the documented error body: the request was malformed.
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class BadRequestError extends Schema.TaggedError<BadRequestError>()("BadRequestError", serverErrorFields) {
+  override toString(): string {
+    return renderServerError(this)
+  }
+}
+
+/**
+ * HTTP 401 with the documented error body: unknown API key, wrong secret, or a dead refresh token.
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class UnauthorizedError extends Schema.TaggedError<UnauthorizedError>()("UnauthorizedError", serverErrorFields) {
+  override toString(): string {
+    return renderServerError(this)
+  }
+}
+
+/**
+ * HTTP 403 with the documented error body: the key may not act on the workspace.
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class ForbiddenError extends Schema.TaggedError<ForbiddenError>()("ForbiddenError", serverErrorFields) {
+  override toString(): string {
+    return renderServerError(this)
+  }
+}
+
+/**
+ * HTTP 500 with the documented error body.
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class InternalServerError extends Schema.TaggedError<InternalServerError>()(
+  "InternalServerError",
+  serverErrorFields
+) {
+  override toString(): string {
+    return renderServerError(this)
+  }
+}
+
+/**
+ * The most of an unexpected body an {@link UnexpectedStatusError} keeps, in characters.
+ *
+ * @since 2.0.0
+ * @category constants
+ */
+export const maxBodyLength = 1024
+
+/**
+ * Any other non-2xx status (429, 502, 503, 504, ...), or a documented status whose body is not
+ * the documented shape (an HTML page from a proxy, an empty body).
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class UnexpectedStatusError extends Schema.TaggedError<UnexpectedStatusError>()("UnexpectedStatusError", {
+  operation: Operation,
+  status: Schema.Number,
+  /** The response body as text, cut to {@link maxBodyLength} characters. */
+  body: Schema.String,
+  /** How long the server asked us to wait (`Retry-After`, seconds or HTTP date). */
+  retryAfter: Schema.Option(Schema.Duration)
+}) {
+  override get message(): string {
+    const wait = this.retryAfter._tag === "Some" ? ` (retry after ${Duration.format(this.retryAfter.value)})` : ""
+    return `unexpected status ${this.status}${wait}${this.body.length > 0 ? `: ${this.body.slice(0, 200)}` : ""}`
+  }
+  override toString(): string {
+    return `UnexpectedStatusError [${this.operation} ${this.status}]: ${this.message}`
+  }
+}
+
+/**
+ * A 2xx answer whose body is not a valid token set: not JSON, a missing field, a wrong type, a
+ * lifetime that is not a positive finite number.
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>()("ResponseDecodeError", {
+  operation: Operation,
+  status: Schema.Number,
+  /** A readable description of what did not parse. */
+  cause: Schema.String
+}) {
+  override get message(): string {
+    return `invalid token set in ${this.status} response: ${this.cause}`
+  }
+  override toString(): string {
+    return `ResponseDecodeError [${this.operation} ${this.status}]: ${this.message}`
+  }
+}
+
+// The first message and any system error code down the cause chain: "fetch failed" alone hides
+// the ECONNREFUSED beneath it.
+const describeCause = (cause: unknown): string => {
+  const parts: Array<string> = []
+  let current = cause
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    if (Predicate.hasProperty(current, "code") && typeof current.code === "string") parts.push(current.code)
+    else if (depth === 0)
+      parts.push(Predicate.hasProperty(current, "message") ? String(current.message) : String(current))
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return parts.join(": ")
+}
+
+/**
+ * The request never got an answer: connection refused or reset, DNS failure, a body cut
+ * mid-stream (`reason: "Transport"`), or no answer within `requestTimeout` (`reason: "Timeout"`).
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  operation: Operation,
+  reason: Schema.Literals(["Timeout", "Transport"]),
+  /** The underlying error, stripped of the request body. */
+  cause: Schema.Unknown
+}) {
+  override get message(): string {
+    const detail = describeCause(this.cause)
+    return this.reason === "Timeout" ? `no answer in time: ${detail}` : `transport failure: ${detail}`
+  }
+  override toString(): string {
+    return `TransportError [${this.operation} ${this.reason}]: ${this.message}`
+  }
+}
+
+/**
+ * Every error a token operation can fail with.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export type AuthError =
+  | BadRequestError
+  | UnauthorizedError
+  | ForbiddenError
+  | InternalServerError
+  | UnexpectedStatusError
+  | ResponseDecodeError
+  | TransportError
+
+const authErrorClasses = [
+  BadRequestError,
+  UnauthorizedError,
+  ForbiddenError,
+  InternalServerError,
+  UnexpectedStatusError,
+  ResponseDecodeError,
+  TransportError
+] as const
+
+/**
+ * @since 2.0.0
+ * @category guards
+ */
+export const isAuthError = (u: unknown): u is AuthError => authErrorClasses.some((C) => u instanceof C)
+
+/**
+ * Invalid options given to `AuthConfig` (or `RevaultAuth`), naming the field.
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class AuthConfigError extends Schema.TaggedError<AuthConfigError>()("AuthConfigError", {
+  field: Schema.String,
+  message: Schema.String
+}) {
+  override toString(): string {
+    return `AuthConfigError [${this.field}]: ${this.message}`
+  }
+}

@@ -1,0 +1,566 @@
+/**
+ * A real mock of the Revault authentication API: an HTTP server on loopback (port 0) that issues
+ * real HS256 JWTs, rotates refresh tokens, validates request bodies as the vendor's document
+ * says, and follows a fault script. Its time comes from Effect's `Clock`, so under `TestClock`
+ * its tokens expire in simulated time.
+ *
+ * Use it in your own tests, or run it with `revault-auth mock-server` for local development.
+ *
+ * @since 2.0.0
+ */
+import * as Http from "node:http"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as Jose from "jose"
+import { AuthConfig, type Options as AuthConfigOptions, make as makeAuthConfig } from "./AuthConfig.js"
+import type { AuthConfigError } from "./AuthError.js"
+import { AuthenticateRequest, type ErrorBody, RefreshRequest, TokenSet } from "./TokenSet.js"
+
+/**
+ * The routes the mock serves, as named in its request log and fault script.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export type Route = "authenticate" | "refresh" | "me"
+
+/**
+ * What the mock does instead of answering normally.
+ *
+ * - `Status`: answer `status`; `body` is `"documented"` (the document's error body, the default),
+ *   `"empty"`, `"html"` (a proxy's error page) or literal text.
+ * - `Body`: answer `status` (default 200) with this literal text as JSON.
+ * - `MissingField`: a valid token set without `field`.
+ * - `Delay`: wait `duration` (on the `Clock`), then answer normally.
+ * - `Hang`: never answer.
+ * - `Drop`: close the connection without answering.
+ * - `Truncate`: send the headers and half of a valid body, then close the connection.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export type Fault = Data.TaggedEnum<{
+  Status: {
+    readonly status: number
+    readonly body?: string | undefined
+    readonly headers?: Readonly<Record<string, string>> | undefined
+  }
+  Body: { readonly text: string; readonly status?: number | undefined }
+  MissingField: { readonly field: keyof typeof TokenSet.fields }
+  Delay: { readonly duration: Duration.Input }
+  Hang: Record<never, never>
+  Drop: Record<never, never>
+  Truncate: Record<never, never>
+}>
+
+/**
+ * Constructors of {@link Fault}.
+ *
+ * @since 2.0.0
+ * @category constructors
+ */
+export const Fault = Data.taggedEnum<Fault>()
+
+/**
+ * One request the mock received. Never holds a secret: only whether a bearer was sent and what
+ * the mock made of it.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export interface RequestLogEntry {
+  readonly route: Route | "unknown"
+  readonly method: string
+  readonly path: string
+  /** Whether an `Authorization: Bearer` header was sent. */
+  readonly bearer: boolean
+  /** For `GET /users/me`: what the mock made of the bearer token. */
+  readonly token: "valid" | "expired" | "invalid" | "missing" | undefined
+  /** The fault the script applied, if any. */
+  readonly fault: Fault["_tag"] | undefined
+  /** The mock's `Clock` time at receipt, in milliseconds. */
+  readonly at: number
+}
+
+/**
+ * An API key the mock accepts, and the workspaces it may act on.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export interface ApiKey {
+  readonly apiKeyId: string
+  readonly apiKeySecret: string
+  readonly workspaces: ReadonlyArray<string>
+}
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export interface Options {
+  /** Accepted keys. Default: one key, {@link demoCredentials}. */
+  readonly keys?: ReadonlyArray<ApiKey> | undefined
+  /** Access token lifetime. Default 300 seconds. */
+  readonly accessTokenTtl?: Duration.Input | undefined
+  /** Refresh token lifetime. Default 1,800 seconds. */
+  readonly refreshTokenTtl?: Duration.Input | undefined
+  /** Loopback address to listen on. Default `127.0.0.1`. */
+  readonly host?: string | undefined
+  /** Port to listen on. Default 0 (any free port). */
+  readonly port?: number | undefined
+}
+
+/**
+ * The user `GET /users/me` answers with.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export interface MockUser {
+  readonly id: string
+  readonly name: string
+  readonly role: string
+  readonly workspace: string
+}
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export interface Service {
+  /** The API base, e.g. `http://127.0.0.1:PORT/v1/rest`. */
+  readonly baseUrl: string
+  /** The first accepted key and its first workspace. */
+  readonly credentials: {
+    readonly workspace: string
+    readonly apiKeyId: string
+    readonly apiKeySecret: Redacted.Redacted<string>
+  }
+  /** Every request received so far, oldest first. */
+  readonly requests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
+  /**
+   * Every request received since the last take, oldest first, and forgets them: a long run (a
+   * soak) reads the log in chunks and keeps it short. `requests` and `count` see only what is left.
+   */
+  readonly takeRequests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
+  /** How many requests a route has received. */
+  readonly count: (route: Route) => Effect.Effect<number>
+  /** Make the next `times` (default 1) requests to `route` follow `fault`. Faults queue in order. */
+  readonly fault: (route: Route, fault: Fault, times?: number) => Effect.Effect<void>
+  /** Drop every queued fault. */
+  readonly clearFaults: Effect.Effect<void>
+  /** Make every access token issued so far invalid (`GET /users/me` answers 401 for them). */
+  readonly revokeAccessTokens: Effect.Effect<void>
+  /** Make every refresh token issued so far invalid. */
+  readonly revokeRefreshTokens: Effect.Effect<void>
+}
+
+/**
+ * @since 2.0.0
+ * @category tags
+ */
+export class MockRevault extends Context.Service<MockRevault, Service>()("effect-revault-auth/MockRevault") {}
+
+/**
+ * The key the mock accepts when given none.
+ *
+ * @since 2.0.0
+ * @category constants
+ */
+export const demoCredentials = {
+  workspace: "demo",
+  apiKeyId: "demo-key-id",
+  apiKeySecret: "demo-key-secret"
+} as const
+
+interface QueuedFault {
+  readonly route: Route
+  readonly fault: Fault
+  readonly remaining: number
+}
+
+interface RefreshGrant {
+  readonly workspace: string
+  readonly apiKeyId: string
+  readonly expiresAt: number
+  readonly generation: number
+}
+
+interface AccessClaims {
+  readonly sub: string
+  readonly ws: string
+  readonly gen: number
+  readonly expMs: number
+}
+
+const errorBody = (status: number, message: string, issues?: ReadonlyArray<string>): ErrorBody => {
+  const code =
+    status === 400
+      ? "BAD_REQUEST"
+      : status === 401
+        ? "UNAUTHORIZED"
+        : status === 403
+          ? "FORBIDDEN"
+          : status === 500
+            ? "INTERNAL_SERVER_ERROR"
+            : `HTTP_${status}`
+  return issues === undefined ? { message, code } : { message, code, issues: issues.map((m) => ({ message: m })) }
+}
+
+const errorResponse = (status: number, message: string, issues?: ReadonlyArray<string>) =>
+  HttpServerResponse.jsonUnsafe(errorBody(status, message, issues), { status })
+
+const htmlPage = (status: number) =>
+  `<html><head><title>${status}</title></head><body><h1>${status}</h1><p>upstream proxy error</p></body></html>`
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const issuesOf = (error: Schema.SchemaError): ReadonlyArray<string> =>
+  formatIssues(error.issue).issues.map(({ message, path }) => {
+    const keys = (path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment))
+    return `${keys.length === 0 ? "body" : keys.join(".")}: ${message}`
+  })
+
+const decodeBody =
+  <A, I>(schema: Schema.Codec<A, I>) =>
+  (text: string): Result.Result<A, ReadonlyArray<string>> =>
+    Result.mapError(
+      Schema.decodeUnknownResult(Schema.fromJsonString(schema), { errors: "all", onExcessProperty: "ignore" })(text),
+      issuesOf
+    )
+
+const decodeAuthenticate = decodeBody(AuthenticateRequest)
+const decodeRefresh = decodeBody(RefreshRequest)
+const encodeTokenSet = Schema.encodeSync(TokenSet)
+
+const routeOf = (method: string, path: string): Route | "unknown" =>
+  method === "POST" && path === "/v1/rest/auth/token"
+    ? "authenticate"
+    : method === "POST" && path === "/v1/rest/auth/token/refresh"
+      ? "refresh"
+      : method === "GET" && path === "/v1/rest/users/me"
+        ? "me"
+        : "unknown"
+
+const bearerOf = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
+  const header = request.headers.authorization
+  const match = header === undefined ? null : /^Bearer (.+)$/.exec(header)
+  return match?.[1]
+}
+
+/**
+ * Starts the mock server in the current scope; it stops (closing every open connection) when
+ * the scope closes.
+ *
+ * @since 2.0.0
+ * @category constructors
+ */
+export const make = (options: Options = {}) =>
+  Effect.gen(function* () {
+    const keys = options.keys ?? [
+      {
+        apiKeyId: demoCredentials.apiKeyId,
+        apiKeySecret: demoCredentials.apiKeySecret,
+        workspaces: [demoCredentials.workspace]
+      }
+    ]
+    const accessTtl = Duration.toMillis(options.accessTokenTtl ?? Duration.seconds(300))
+    const refreshTtl = Duration.toMillis(options.refreshTokenTtl ?? Duration.seconds(1800))
+    const signingKey = crypto.getRandomValues(new Uint8Array(32))
+
+    // Append-only: copying the log on every request made a long run (a soak) quadratic. Only this
+    // server's fibers touch it, one synchronous step at a time.
+    const log: Array<RequestLogEntry> = []
+    const faults = yield* Ref.make<ReadonlyArray<QueuedFault>>([])
+    const grants = yield* Ref.make<ReadonlyMap<string, RefreshGrant>>(new Map())
+    const accessGeneration = yield* Ref.make(0)
+    const refreshGeneration = yield* Ref.make(0)
+
+    const takeFault = (route: Route) =>
+      Ref.modify(faults, (queue): readonly [Fault | undefined, ReadonlyArray<QueuedFault>] => {
+        const index = queue.findIndex((entry) => entry.route === route)
+        const entry = queue[index]
+        if (entry === undefined) return [undefined, queue]
+        const rest =
+          entry.remaining > 1
+            ? queue.map((e, i) => (i === index ? { ...e, remaining: e.remaining - 1 } : e))
+            : queue.filter((_, i) => i !== index)
+        return [entry.fault, rest]
+      })
+
+    const issue = (apiKeyId: string, workspace: string) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const generation = yield* Ref.get(accessGeneration)
+        const claims: AccessClaims = { sub: apiKeyId, ws: workspace, gen: generation, expMs: now + accessTtl }
+        const accessToken = yield* Effect.promise(() =>
+          new Jose.SignJWT({ ws: claims.ws, gen: claims.gen, expMs: claims.expMs })
+            .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+            .setSubject(apiKeyId)
+            .setJti(crypto.randomUUID())
+            .setIssuedAt(Math.floor(now / 1000))
+            .setExpirationTime(Math.ceil(claims.expMs / 1000))
+            .sign(signingKey)
+        )
+        const refreshToken = `rt_${crypto.randomUUID()}`
+        const refreshGen = yield* Ref.get(refreshGeneration)
+        yield* Ref.update(grants, (map) =>
+          new Map(map).set(refreshToken, {
+            workspace,
+            apiKeyId,
+            expiresAt: now + refreshTtl,
+            generation: refreshGen
+          })
+        )
+        return new TokenSet({
+          accessToken: Redacted.make(accessToken),
+          expiresInSeconds: accessTtl / 1000,
+          refreshToken: Redacted.make(refreshToken),
+          refreshExpiresInSeconds: refreshTtl / 1000
+        })
+      })
+
+    const verify = (token: string | undefined) =>
+      Effect.gen(function* () {
+        if (token === undefined) return { state: "missing" as const }
+        const now = yield* Clock.currentTimeMillis
+        const generation = yield* Ref.get(accessGeneration)
+        const verified = yield* Effect.result(
+          Effect.tryPromise(() =>
+            Jose.jwtVerify<AccessClaims>(token, signingKey, { algorithms: ["HS256"], currentDate: new Date(now) })
+          )
+        )
+        if (Result.isFailure(verified)) {
+          return {
+            state:
+              verified.failure.cause instanceof Jose.errors.JWTExpired ? ("expired" as const) : ("invalid" as const)
+          }
+        }
+        const claims = verified.success.payload
+        if (claims.gen < generation) return { state: "invalid" as const }
+        if (claims.expMs <= now) return { state: "expired" as const }
+        return { state: "valid" as const, claims }
+      })
+
+    const authenticate = (text: string) =>
+      Effect.gen(function* () {
+        const decoded = decodeAuthenticate(text)
+        if (Result.isFailure(decoded)) return errorResponse(400, "Invalid input data", decoded.failure)
+        const { apiKeyId, apiKeySecret, workspace } = decoded.success
+        const key = keys.find((k) => k.apiKeyId === apiKeyId)
+        if (key === undefined || key.apiKeySecret !== Redacted.value(apiKeySecret)) {
+          return errorResponse(401, "Invalid API key")
+        }
+        if (!key.workspaces.includes(workspace)) {
+          return errorResponse(403, `API key may not act on workspace ${workspace}`)
+        }
+        return HttpServerResponse.jsonUnsafe(encodeTokenSet(yield* issue(apiKeyId, workspace)))
+      })
+
+    const refresh = (text: string) =>
+      Effect.gen(function* () {
+        const decoded = decodeRefresh(text)
+        if (Result.isFailure(decoded)) return errorResponse(400, "Invalid input data", decoded.failure)
+        const { refreshToken, workspace } = decoded.success
+        const token = Redacted.value(refreshToken)
+        const now = yield* Clock.currentTimeMillis
+        const generation = yield* Ref.get(refreshGeneration)
+        // Rotation: a refresh token is good for one use, whatever the outcome.
+        const grant = yield* Ref.modify(grants, (map) => {
+          const next = new Map(map)
+          next.delete(token)
+          return [map.get(token), next] as const
+        })
+        if (grant === undefined || grant.expiresAt <= now || grant.generation < generation) {
+          return errorResponse(401, "Invalid or expired refresh token")
+        }
+        if (grant.workspace !== workspace) return errorResponse(403, `Refresh token is not for workspace ${workspace}`)
+        return HttpServerResponse.jsonUnsafe(encodeTokenSet(yield* issue(grant.apiKeyId, workspace)))
+      })
+
+    type Verified = Effect.Success<ReturnType<typeof verify>>
+
+    const meResponse = (result: Verified) =>
+      result.state === "valid"
+        ? HttpServerResponse.jsonUnsafe({
+            id: `usr_${result.claims.sub}`,
+            name: "Demo API operator",
+            role: "API_OPERATOR",
+            workspace: result.claims.ws
+          } satisfies MockUser)
+        : errorResponse(401, result.state === "missing" ? "Authorization not provided" : `Access token ${result.state}`)
+
+    // `verified`: the check already made (and logged) for this request, so the log and the answer
+    // agree; without it (after a Delay fault) the token is checked at answer time.
+    const normal = (route: Route | "unknown", request: HttpServerRequest.HttpServerRequest, verified?: Verified) =>
+      route === "me"
+        ? verified === undefined
+          ? Effect.map(verify(bearerOf(request)), meResponse)
+          : Effect.succeed(meResponse(verified))
+        : route === "unknown"
+          ? Effect.succeed(errorResponse(404, `No route for ${request.method} ${request.url}`))
+          : Effect.flatMap(
+              Effect.orElseSucceed(request.text, () => ""),
+              route === "authenticate" ? authenticate : refresh
+            )
+
+    const sampleBody = () =>
+      Effect.map(issue(keys[0]?.apiKeyId ?? "none", keys[0]?.workspaces[0] ?? "none"), encodeTokenSet)
+
+    // Never answers, and holds no timer. Explicitly interruptible: Effect 4's HTTP server runs
+    // handlers uninterruptibly, so without it the server's interruption when the client goes
+    // away or the server closes would never land, and closing the mock would wait forever.
+    const silence: Effect.Effect<never> = Effect.interruptible(Effect.callback<never>(() => {}))
+
+    const dropConnection = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.andThen(
+        Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()),
+        silence
+      )
+
+    const applyFault = (
+      fault: Fault,
+      route: Route | "unknown",
+      request: HttpServerRequest.HttpServerRequest
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+      Fault.$match(fault, {
+        Status: ({ body, headers, status }) =>
+          Effect.succeed(
+            body === "empty"
+              ? HttpServerResponse.empty({ status, headers: headers ?? {} })
+              : body === "html"
+                ? HttpServerResponse.text(htmlPage(status), {
+                    status,
+                    contentType: "text/html",
+                    headers: headers ?? {}
+                  })
+                : body === undefined || body === "documented"
+                  ? HttpServerResponse.jsonUnsafe(errorBody(status, `Scripted ${status}`), {
+                      status,
+                      headers: headers ?? {}
+                    })
+                  : HttpServerResponse.text(body, { status, contentType: "application/json", headers: headers ?? {} })
+          ),
+        Body: ({ status, text }) =>
+          Effect.succeed(HttpServerResponse.text(text, { status: status ?? 200, contentType: "application/json" })),
+        MissingField: ({ field }) =>
+          Effect.map(sampleBody(), (body) => {
+            const { [field]: _omitted, ...rest } = body
+            return HttpServerResponse.jsonUnsafe(rest)
+          }),
+        Delay: ({ duration }) => Effect.andThen(Effect.sleep(duration), normal(route, request)),
+        Hang: () => silence,
+        Drop: () => dropConnection(request),
+        Truncate: () =>
+          Effect.flatMap(sampleBody(), (body) => {
+            const text = JSON.stringify(body)
+            return Effect.andThen(
+              Effect.sync(() => {
+                const response = NodeHttpServerRequest.toServerResponse(request)
+                // The mock serves HTTP/1.1 only (an `http.Server`).
+                if (!(response instanceof Http.ServerResponse)) return
+                response.writeHead(200, { "content-type": "application/json", "content-length": text.length })
+                response.write(text.slice(0, Math.floor(text.length / 2)))
+                response.destroy()
+              }),
+              silence
+            )
+          })
+      })
+
+    const app = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const path = new URL(request.url, "http://mock").pathname
+      const route = routeOf(request.method, path)
+      const fault = route === "unknown" ? undefined : yield* takeFault(route)
+      const verified = route === "me" ? yield* verify(bearerOf(request)) : undefined
+      const at = yield* Clock.currentTimeMillis
+      yield* Effect.sync(() =>
+        log.push({
+          route,
+          method: request.method,
+          path,
+          bearer: bearerOf(request) !== undefined,
+          token: verified?.state,
+          fault: fault?._tag,
+          at
+        })
+      )
+      return yield* fault === undefined ? normal(route, request, verified) : applyFault(fault, route, request)
+    })
+
+    const host = options.host ?? "127.0.0.1"
+    const nodeServer = Http.createServer()
+    const server = yield* NodeHttpServer.make(() => nodeServer, { port: options.port ?? 0, host })
+    yield* server.serve(app)
+    // Added last, so it runs first: the server's own shutdown waits (up to its graceful-shutdown
+    // timeout, on the Clock, so forever under TestClock) for hung or kept-alive connections.
+    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
+
+    const address = server.address
+    const port = address._tag === "UnixPathAddress" ? 0 : address.port
+    const urlHost = host.includes(":") ? `[${host}]` : host
+    const first = keys[0]
+
+    return MockRevault.of({
+      baseUrl: `http://${urlHost}:${port}/v1/rest`,
+      credentials: {
+        workspace: first?.workspaces[0] ?? demoCredentials.workspace,
+        apiKeyId: first?.apiKeyId ?? demoCredentials.apiKeyId,
+        apiKeySecret: Redacted.make(first?.apiKeySecret ?? demoCredentials.apiKeySecret)
+      },
+      requests: Effect.sync(() => log.slice()),
+      takeRequests: Effect.sync(() => log.splice(0)),
+      count: (route) => Effect.sync(() => log.reduce((n, e) => (e.route === route ? n + 1 : n), 0)),
+      fault: (route, fault, times = 1) =>
+        Ref.update(faults, (queue) => [...queue, { route, fault, remaining: Math.max(1, times) }]),
+      clearFaults: Ref.set(faults, []),
+      revokeAccessTokens: Ref.update(accessGeneration, (n) => n + 1),
+      revokeRefreshTokens: Ref.update(refreshGeneration, (n) => n + 1)
+    })
+  })
+
+/**
+ * The mock server as a layer: it listens while the layer lives.
+ *
+ * @since 2.0.0
+ * @category layers
+ */
+export const layer = (options?: Options) => Layer.effect(MockRevault, make(options))
+
+/**
+ * An `AuthConfig` pointing at the mock server with its first key, plus any option overrides
+ * (e.g. a short `expirySkew` for short token lifetimes).
+ *
+ * @since 2.0.0
+ * @category layers
+ */
+export const layerAuthConfig = (
+  overrides: Partial<AuthConfigOptions> = {}
+): Layer.Layer<AuthConfig, AuthConfigError, MockRevault> =>
+  Layer.effect(
+    AuthConfig,
+    Effect.flatMap(MockRevault, (mock) =>
+      makeAuthConfig({
+        baseUrl: mock.baseUrl,
+        workspace: mock.credentials.workspace,
+        apiKeyId: mock.credentials.apiKeyId,
+        apiKeySecret: mock.credentials.apiKeySecret,
+        ...overrides
+      })
+    )
+  )

@@ -1,0 +1,105 @@
+/**
+ * The wire schemas of Revault's two authentication operations, mirroring
+ * `auth.openapi.json` field by field.
+ *
+ * Responses are decoded leniently about *extra* fields (a vendor adding a field must not break
+ * every deployed client: Effect Schema ignores excess properties by default) and strictly about
+ * the documented ones: a missing or mistyped required field is a decode error.
+ *
+ * @since 2.0.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * A token lifetime in seconds: a finite number greater than zero.
+ *
+ * @since 2.0.0
+ * @category schemas
+ */
+export const Lifetime = Schema.Finite.check(Schema.isGreaterThan(0))
+
+/**
+ * The token set both operations answer with (HTTP 200). The two tokens are `Redacted` as soon as
+ * they are decoded, so a raw token never exists as a plain string inside the library.
+ *
+ * @since 2.0.0
+ * @category schemas
+ */
+export class TokenSet extends Schema.Class<TokenSet>("TokenSet")({
+  /** JSON Web Token used to authenticate requests. */
+  accessToken: Schema.RedactedFromValue(Schema.NonEmptyString),
+  /** JWT validity period (in seconds), counted from the response. */
+  expiresInSeconds: Lifetime,
+  /** Refresh token used to obtain a new token set. */
+  refreshToken: Schema.RedactedFromValue(Schema.NonEmptyString),
+  /** Refresh token validity period (in seconds). */
+  refreshExpiresInSeconds: Lifetime
+}) {}
+
+/**
+ * One entry of an error body's `issues`.
+ *
+ * @since 2.0.0
+ * @category schemas
+ */
+export const ErrorIssue = Schema.Struct({ message: Schema.String })
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export type ErrorIssue = typeof ErrorIssue.Type
+
+/**
+ * The body of the documented 400, 401, 403 and 500 answers.
+ *
+ * @since 2.0.0
+ * @category schemas
+ */
+export const ErrorBody = Schema.Struct({
+  message: Schema.String,
+  code: Schema.String,
+  issues: Schema.optionalKey(Schema.Array(ErrorIssue))
+})
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export type ErrorBody = typeof ErrorBody.Type
+
+/**
+ * The body of `POST /auth/token`. The secret is `Redacted` on the type side and a plain string
+ * only in the encoded JSON body.
+ *
+ * @since 2.0.0
+ * @category schemas
+ */
+export const AuthenticateRequest = Schema.Struct({
+  workspace: Schema.String,
+  apiKeyId: Schema.String,
+  apiKeySecret: Schema.RedactedFromValue(Schema.String)
+})
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export type AuthenticateRequest = typeof AuthenticateRequest.Type
+
+/**
+ * The body of `POST /auth/token/refresh`.
+ *
+ * @since 2.0.0
+ * @category schemas
+ */
+export const RefreshRequest = Schema.Struct({
+  workspace: Schema.String,
+  refreshToken: Schema.RedactedFromValue(Schema.String)
+})
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export type RefreshRequest = typeof RefreshRequest.Type

@@ -1,0 +1,59 @@
+// The structural comparison behind the OpenAPI drift test, free of Effect so that both lines use
+// it: a JSON Schema node reduced to what the drift test compares (type, required as a sorted set,
+// properties, items), with every local `$ref` resolved.
+
+/** A JSON Schema node with every `$ref` resolved and `required` as a sorted list (a set). */
+export interface Shape {
+  readonly type: string | undefined
+  readonly required: ReadonlyArray<string>
+  readonly properties: { readonly [name: string]: Shape }
+  readonly items: Shape | undefined
+}
+
+const isRecord = (u: unknown): u is { readonly [key: string]: unknown } =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** The value at a JSON pointer (RFC 6901, e.g. `/paths/~1auth~1token/post`); throws when absent. */
+export const pointer = (root: unknown, path: string): unknown => {
+  let current = root
+  for (const raw of path.split("/").slice(1)) {
+    const segment = decodeURIComponent(raw).replaceAll("~1", "/").replaceAll("~0", "~")
+    if (!isRecord(current) || !(segment in current)) throw new Error(`no ${path} in the document`)
+    current = current[segment]
+  }
+  return current
+}
+
+const optionalString = (node: { readonly [key: string]: unknown }, key: string): string | undefined => {
+  const value = node[key]
+  if (value === undefined || typeof value === "string") return value
+  throw new Error(`${key} is not a string`)
+}
+
+/** Reduces `value`, a node of the document `root`, to its {@link Shape}. */
+export const shape = (root: unknown, value: unknown): Shape => {
+  if (!isRecord(value)) throw new Error(`not a JSON Schema node: ${JSON.stringify(value)}`)
+  const ref = optionalString(value, "$ref")
+  if (ref !== undefined) {
+    if (!ref.startsWith("#/")) throw new Error(`only local $refs are supported: ${ref}`)
+    return shape(root, pointer(root, ref.slice(1)))
+  }
+  const required = value.required ?? []
+  if (!Array.isArray(required) || !required.every((name) => typeof name === "string")) {
+    throw new Error("required is not a list of names")
+  }
+  const properties: Record<string, Shape> = {}
+  const declared = value.properties ?? {}
+  if (!isRecord(declared)) throw new Error("properties is not an object")
+  for (const [name, property] of Object.entries(declared)) properties[name] = shape(root, property)
+  return {
+    type: optionalString(value, "type"),
+    required: [...required].sort(),
+    properties,
+    items: value.items === undefined ? undefined : shape(root, value.items)
+  }
+}
+
+/** The shape of a request or response body: its `application/json` schema. */
+export const bodyShape = (document: unknown, path: string): Shape =>
+  shape(document, pointer(document, `${path}/content/application~1json/schema`))
