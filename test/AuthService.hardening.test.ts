@@ -103,7 +103,7 @@ describe("AuthService: a defect or an interruption inside an acquisition", () =>
   it.scoped("a defect, then a working API: the attempt after the backoff serves the token", () =>
     Effect.gen(function* () {
       let attempts = 0
-      const stub = yield* makeStubApi()
+      const stub = yield* makeStubApi({ latency: "100 millis" })
       const service = yield* onApi(
         Effect.suspend(() => {
           attempts++
@@ -112,7 +112,7 @@ describe("AuthService: a defect or an interruption inside an acquisition", () =>
       )
       const defect = yield* Effect.exit(service.accessToken)
       assert.isTrue(Exit.isFailure(defect) && Cause.isDie(defect.cause))
-      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("500 millis")
       yield* settle
       assert.strictEqual(attempts, 2)
       assert.strictEqual(value(yield* service.accessToken), "AT-SECRET-1")
@@ -303,21 +303,22 @@ describe("AuthService: the timing rules, pinned", () => {
 
   it.scoped("a success resets the backoff: failure, success, new failure retries after the first delay", () =>
     Effect.gen(function* () {
+      // Answers take 1 s (with none, a manager that forgot to clear a failure would spin).
       const { service, stub } = yield* setup({
+        latency: "1 second",
         config: { retrySchedule: Schedule.exponential("1 second") }
       })
-      yield* settle
-      // Refresh due at 240 s fails; retried 1 s later, successfully.
+      // Refresh due at 240 s fails at 241 s; retried 1 s later, successfully.
       yield* stub.fail("refresh", serverError("refresh"))
-      yield* TestClock.adjust("241 seconds")
+      yield* TestClock.adjust("243 seconds")
       yield* settle
-      assert.deepStrictEqual(attemptTimes(yield* stub.calls), [0, 240_000, 241_000])
+      assert.deepStrictEqual(attemptTimes(yield* stub.calls), [0, 240_000, 242_000])
       assert.strictEqual(value(yield* service.accessToken), "AT-SECRET-2")
-      // The next refresh, due 240 s after 241 s, fails: retried after 1 s again, not 2 s.
+      // The next refresh, due 240 s after 242 s, fails: retried after 1 s again, not 2 s.
       yield* stub.fail("refresh", serverError("refresh"))
       yield* TestClock.adjust("241 seconds")
       yield* settle
-      assert.deepStrictEqual(attemptTimes(yield* stub.calls), [0, 240_000, 241_000, 481_000, 482_000])
+      assert.deepStrictEqual(attemptTimes(yield* stub.calls), [0, 240_000, 242_000, 482_000, 484_000])
     })
   )
 
