@@ -266,10 +266,13 @@ export const make = <S>(options: {
       cause: Cause.Cause<AuthError>,
       error: AuthError,
       now: number,
-      log: (delay: number) => Effect.Effect<void>
+      log: (delay: number) => Effect.Effect<void>,
+      atOnce = false
     ) =>
       Effect.gen(function* () {
-        const { delay, next } = yield* failureDelay(s, error, now)
+        const stepped = yield* failureDelay(s, error, now)
+        const { next } = stepped
+        const delay = atOnce ? 0 : stepped.delay
         yield* log(delay)
         return { ...next, inflight: Option.none(), failure: Option.some({ cause, retryAt: now + delay }) }
       })
@@ -301,17 +304,27 @@ export const make = <S>(options: {
             // An answer so slow that the token is already due for a refresh: starting the next
             // request now would chain requests back to back, so it waits for the backoff. Readers
             // that waited for this token get it while it lives; readers that find it past its
-            // usable time get this error until the next attempt.
+            // usable time get this error until the next attempt. A token that lands expired is
+            // more likely a clock jump while it was on the wire: the first is retried at once.
             const took = cached.obtainedAt - cached.sentAt
+            const expired = cached.expiresAt <= now
             const error = new TransportError({
               operation: cached.source,
               reason: "Timeout",
-              cause: `the answer took ${took} ms, past the token's refresh point (${refreshDue(cached) - cached.sentAt} ms)`
+              cause: `the answer took ${took} ms, past the token's ${expired ? "expiry" : "refresh point"} (${(expired ? cached.expiresAt : refreshDue(cached)) - cached.sentAt} ms)`
             })
-            return yield* failed(landed, Cause.fail(error), error, now, (delay) =>
-              Effect.logWarning("token answer arrived past the token's refresh point; retrying after backoff").pipe(
-                Effect.annotateLogs({ ...tags, operation: cached.source, answerMillis: took, ...retryIn(delay) })
-              )
+            return yield* failed(
+              landed,
+              Cause.fail(error),
+              error,
+              now,
+              (delay) =>
+                Effect.logWarning(
+                  `slow token answer: ${took} ms, past the token's ${expired ? "expiry" : "refresh point"}; next attempt after backoff`
+                ).pipe(
+                  Effect.annotateLogs({ ...tags, operation: cached.source, answerMillis: took, ...retryIn(delay) })
+                ),
+              expired && s.failure._tag === "None"
             )
           }
           const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
