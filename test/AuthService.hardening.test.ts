@@ -3,6 +3,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
@@ -394,6 +395,63 @@ describe("AuthService: the timing rules, pinned", () => {
         (yield* stub.calls).map((c) => c.operation),
         ["authenticate", "authenticate"]
       )
+    })
+  )
+})
+
+describe("AuthService: the wall clock stepping back", () => {
+  // A clock whose wall time can be stepped back while its monotonic time (and its timers) go on,
+  // as an NTP step or a restored VM does to a live process.
+  const steppingClock = Effect.map(TestClock.testClock(), (testClock) => {
+    let back = 0
+    const clock: Clock.Clock = {
+      [Clock.ClockTypeId]: Clock.ClockTypeId,
+      unsafeCurrentTimeMillis: () => testClock.unsafeCurrentTimeMillis() - back,
+      unsafeCurrentTimeNanos: () => testClock.unsafeCurrentTimeNanos(),
+      currentTimeMillis: Effect.sync(() => testClock.unsafeCurrentTimeMillis() - back),
+      currentTimeNanos: testClock.currentTimeNanos,
+      sleep: (duration) => testClock.sleep(duration)
+    }
+    return { clock, stepBack: (millis: number) => Effect.sync(() => (back += millis)) }
+  })
+
+  it.scoped("a step back of 200 s does not stretch the token's life: refreshed at its real refresh point", () =>
+    Effect.gen(function* () {
+      const { clock, stepBack } = yield* steppingClock
+      const onClock = Effect.withClock(clock)
+      yield* TestClock.setTime(1_000_000)
+      const { service, stub } = yield* onClock(setup())
+      assert.strictEqual(value(yield* onClock(service.accessToken)), "AT-SECRET-1")
+      yield* TestClock.adjust("100 seconds")
+      yield* stepBack(200_000)
+      // 240 s after the request (40 s on the stepped wall clock): the refresh is due.
+      yield* TestClock.adjust("140 seconds")
+      yield* settle
+      assert.strictEqual(yield* stub.count("refresh"), 1)
+      assert.strictEqual(value(yield* onClock(service.accessToken)), "AT-SECRET-2")
+      const session = yield* onClock(service.session)
+      assert.strictEqual(session.expiresAt.getTime(), 1_040_000 + 300_000)
+    })
+  )
+
+  it.scoped("a step back during a long backoff: the failing token is not served past its real usable time", () =>
+    Effect.gen(function* () {
+      const { clock, stepBack } = yield* steppingClock
+      const onClock = Effect.withClock(clock)
+      yield* TestClock.setTime(1_000_000)
+      const { service, stub } = yield* onClock(setup({ config: { retrySchedule: Schedule.spaced("5 minutes") } }))
+      assert.strictEqual(value(yield* onClock(service.accessToken)), "AT-SECRET-1")
+      yield* stub.fail("refresh", serverError("refresh"), 10)
+      yield* stub.fail("authenticate", serverError("authenticate"), 10)
+      // The refresh at 240 s fails; the next attempt is 5 minutes away.
+      yield* TestClock.adjust("250 seconds")
+      yield* stepBack(100_000)
+      // 271 s after the request, 171 s on the stepped clock: the token is past its usable time.
+      yield* TestClock.adjust("21 seconds")
+      yield* settle
+      const result = yield* Effect.either(onClock(service.accessToken))
+      assert.isTrue(Either.isLeft(result), "the token must not be served past its real usable time")
+      assert.strictEqual(Either.isLeft(result) ? result.left._tag : "", "InternalServerError")
     })
   )
 })

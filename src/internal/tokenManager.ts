@@ -90,6 +90,9 @@ const maxRetryAfter = Duration.seconds(60)
  */
 const maxSleep = Duration.days(24)
 
+/** A step back of the wall clock smaller than this is ignored (timer and clock-read jitter). */
+const clockStepTolerance = 1_000
+
 const acquisitions = Metric.counter("revault_auth_acquisitions_total", {
   description: "Token acquisitions, by source (authenticate | refresh) and outcome (success | failure)",
   incremental: true
@@ -500,7 +503,48 @@ export const make = <S>(options: {
 
     // The background driver: sleeps until the next thing is due (a refresh ahead of expiry, a
     // retry after backoff, a token for nobody holding one) or until the state changes, then acts.
+    // The wall clock less the monotonic one: constant while both run, higher after a sleep of the
+    // machine, lower after the wall clock stepped back (an NTP step, a restored VM, a manual
+    // change). Token times are wall-clock times: after a step back a token looks younger than it
+    // is, and would be handed out past its real expiry.
+    const drift = Effect.clockWith((clock) =>
+      Effect.sync(() => clock.unsafeCurrentTimeMillis() - Number(clock.unsafeCurrentTimeNanos()) / 1e6)
+    )
+    const lastDrift = yield* Effect.flatMap(drift, Ref.make)
+
+    const shift = (cached: Cached<S>, by: number): Acquired => ({
+      tokenSet: cached.tokenSet,
+      source: cached.source,
+      sentAt: cached.sentAt - by,
+      obtainedAt: cached.obtainedAt - by,
+      expiresAt: cached.expiresAt - by,
+      refreshExpiresAt: cached.refreshExpiresAt - by
+    })
+
+    // Moves the token's times back with the clock. The driver looks before every decision, and
+    // sleeps no later than the moment the token stops being usable, so a step back is caught
+    // before the token outlives its real usable time.
+    const followClockSteps = Effect.gen(function* () {
+      const current = yield* drift
+      const back = (yield* Ref.getAndSet(lastDrift, current)) - current
+      if (back < clockStepTolerance) return
+      const moved = yield* SynchronizedRef.modify(state, (s) => {
+        const acquired = Option.map(s.current, (cached) => shift(cached, back))
+        const next = {
+          ...s,
+          current: Option.map(acquired, withSession),
+          failure: Option.map(s.failure, (failure) => ({ ...failure, retryAt: failure.retryAt - back }))
+        }
+        return [acquired, next] as const
+      })
+      yield* Effect.logWarning("the clock stepped back; token times moved back with it").pipe(
+        Effect.annotateLogs({ ...tags, stepMillis: Math.round(back) })
+      )
+      if (moved._tag === "Some") yield* save(moved.value)
+    })
+
     const tick = Effect.gen(function* () {
+      yield* followClockSteps
       const s = yield* SynchronizedRef.get(state)
       if (s.inflight._tag === "Some") {
         yield* Deferred.await(s.inflight.value).pipe(Effect.exit)
@@ -520,10 +564,15 @@ export const make = <S>(options: {
             ? refreshDue(s.current.value)
             : now
       if (due > now) {
+        // A backoff can outlast the token: wake when it stops being usable, to look at the clock.
+        const until =
+          s.current._tag === "Some" && !s.invalidated && s.current.value.usableUntil > now
+            ? Math.min(due, s.current.value.usableUntil)
+            : due
         // Whole milliseconds, at least one. Due times are sums of fractional times, and a gap
         // below the clock's float resolution is a sleep that ends as it starts on a clock that
         // only moves when told (TestClock): the driver would spin and starve the event loop.
-        const wait = Duration.min(Duration.millis(Math.max(1, Math.ceil(due - now))), maxSleep)
+        const wait = Duration.min(Duration.millis(Math.max(1, Math.ceil(until - now))), maxSleep)
         yield* Effect.raceFirst(Effect.sleep(wait), wake.take)
         return
       }
