@@ -4,18 +4,21 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
+import * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type { Service as AuthApiService } from "../AuthApi.js"
 import type { Service as AuthConfigService } from "../AuthConfig.js"
-import type { AuthError } from "../AuthError.js"
+import { type AuthError, AuthServiceClosedError, type Operation, TransportError } from "../AuthError.js"
 import type { TokenSet } from "../TokenSet.js"
 
 /** A token set with the times the manager computed for it (epoch milliseconds). */
@@ -52,7 +55,8 @@ export interface Persistence {
 export type Reason = "initial" | "ahead" | "expired" | "invalidated" | "forced" | "retry"
 
 interface Failure {
-  readonly error: AuthError
+  /** What readers get until `retryAt`: the error, or the defect or interruption, as it was. */
+  readonly cause: Cause.Cause<AuthError>
   /** No reader starts a new attempt before this time. */
   readonly retryAt: number
 }
@@ -66,6 +70,8 @@ interface State<S> {
   /** The step state of `retrySchedule` and `permanentRetrySchedule`; reset by a success. */
   readonly transientStep: unknown
   readonly permanentStep: unknown
+  /** The scope the manager was built in is closed: every read fails at once. */
+  readonly closed: boolean
 }
 
 /**
@@ -87,6 +93,16 @@ const futureTolerance = 1_000
 
 /** The longest a 429's `Retry-After` is honoured. */
 const maxRetryAfter = Duration.seconds(60)
+
+/**
+ * The longest sleep of the background driver, which wakes up and looks again. Effect treats a
+ * sleep beyond 2^31 - 1 ms (the JavaScript timer limit, about 24.8 days) as infinite: a token
+ * living longer would never be refreshed ahead.
+ */
+const maxSleep = Duration.days(24)
+
+/** A step back of the wall clock smaller than this is ignored (timer and clock-read jitter). */
+const clockStepTolerance = 1_000
 
 const acquisitions = Metric.counter("revault_auth_acquisitions_total", {
   description: "Token acquisitions, by source (authenticate | refresh) and outcome (success | failure)",
@@ -131,7 +147,10 @@ export const make = <S>(options: {
   Effect.gen(function* () {
     const { api, config, persistence, toSession } = options
     const skew = Duration.toMillis(config.expirySkew)
-    const scope = yield* Effect.scope
+    // Closing runs the finalizers of `own` last in, first out: the driver stops, then the state is
+    // marked closed, then the acquisitions are interrupted, whose last act then sees it closed.
+    const own = yield* Effect.flatMap(Effect.scope, (outer) => Scope.fork(outer, ExecutionStrategy.sequential))
+    const scope = yield* Scope.fork(own, ExecutionStrategy.sequential)
     const wake = yield* Queue.sliding<void>(1)
     const tags = { workspace: config.workspace }
     const byWorkspace = yield* MetricsByWorkspace
@@ -225,8 +244,14 @@ export const make = <S>(options: {
       inflight: Option.none(),
       failure: Option.none(),
       transientStep: config.retrySchedule.initial,
-      permanentStep: config.permanentRetrySchedule.initial
+      permanentStep: config.permanentRetrySchedule.initial,
+      closed: false
     })
+    yield* Scope.addFinalizer(
+      own,
+      SynchronizedRef.update(state, (s) => ({ ...s, closed: true, current: Option.none() }))
+    )
+    const closedError = new AuthServiceClosedError({ workspace: config.workspace })
 
     const counter = (source: string, outcome: string) => {
       const tagged = acquisitions.pipe(Metric.tagged("source", source), Metric.tagged("outcome", outcome))
@@ -245,27 +270,29 @@ export const make = <S>(options: {
     const refreshDue = (cached: Cached<S>): number =>
       Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt), cached.usableUntil)
 
-    const timed = (source: "authenticate" | "refresh", call: Effect.Effect<TokenSet, AuthError>) =>
+    // `attempted` names the operation under way, for a defect, which carries no operation.
+    const timed = (source: Operation, call: Effect.Effect<TokenSet, AuthError>, attempted: Ref.Ref<Operation>) =>
       Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
-        Effect.map(call, (tokenSet) => ({ tokenSet, source, sentAt }))
+        Effect.zipRight(
+          Ref.set(attempted, source),
+          Effect.map(call, (tokenSet) => ({ tokenSet, source, sentAt }))
+        )
       )
 
-    const authenticate = timed("authenticate", api.authenticate)
-
     // Through the refresh token while it lives; on its rejection, once through the API key.
-    const obtain = (snapshot: State<S>, now: number) =>
+    const obtain = (snapshot: State<S>, now: number, attempted: Ref.Ref<Operation>) =>
       snapshot.current._tag === "Some" && snapshot.current.value.refreshUsableUntil > now
-        ? timed("refresh", api.refresh(snapshot.current.value.tokenSet.refreshToken)).pipe(
+        ? timed("refresh", api.refresh(snapshot.current.value.tokenSet.refreshToken), attempted).pipe(
             Effect.catchIf(isRefreshRejected, (error) =>
               Effect.zipRight(
                 Effect.logDebug("refresh token rejected; authenticating with the API key").pipe(
                   Effect.annotateLogs(describe(error))
                 ),
-                authenticate
+                timed("authenticate", api.authenticate, attempted)
               )
             )
           )
-        : authenticate
+        : timed("authenticate", api.authenticate, attempted)
 
     const failureDelay = (s: State<S>, error: AuthError, now: number) =>
       Effect.gen(function* () {
@@ -287,68 +314,138 @@ export const make = <S>(options: {
           : { delay, next: { ...s, transientStep: step } }
       })
 
-    const record = (exit: Exit.Exit<Cached<S>, AuthError>) =>
+    const failed = (
+      s: State<S>,
+      cause: Cause.Cause<AuthError>,
+      error: AuthError,
+      now: number,
+      log: (delay: number) => Effect.Effect<void>,
+      atOnce = false
+    ) =>
+      Effect.gen(function* () {
+        const stepped = yield* failureDelay(s, error, now)
+        const { next } = stepped
+        const delay = atOnce ? 0 : stepped.delay
+        yield* log(delay)
+        return { ...next, inflight: Option.none(), failure: Option.some({ cause, retryAt: now + delay }) }
+      })
+
+    const retryIn = (delay: number) => ({ retryInMillis: Math.round(delay) })
+
+    const record = (exit: Exit.Exit<Cached<S>, AuthError>, attempted: Operation) =>
       SynchronizedRef.updateEffect(state, (s) =>
         Effect.gen(function* (): Effect.fn.Return<State<S>> {
+          // Interrupted by the closing scope: nothing to retry, nobody to tell.
+          if (s.closed) return { ...s, inflight: Option.none() }
           const now = yield* Clock.currentTimeMillis
           if (Exit.isSuccess(exit)) {
-            yield* setRemaining((exit.value.expiresAt - now) / 1000)
-            return {
-              ...s,
-              current: Option.some(exit.value),
-              invalidated: false,
-              inflight: Option.none(),
-              failure: Option.none(),
-              transientStep: config.retrySchedule.initial,
-              permanentStep: config.permanentRetrySchedule.initial
+            const cached = exit.value
+            yield* setRemaining((cached.expiresAt - now) / 1000)
+            const landed = { ...s, current: Option.some(cached), invalidated: false }
+            if (refreshDue(cached) > now) {
+              return {
+                ...landed,
+                inflight: Option.none(),
+                failure: Option.none(),
+                transientStep: config.retrySchedule.initial,
+                permanentStep: config.permanentRetrySchedule.initial
+              }
             }
+            // An answer so slow that the token is already due for a refresh: starting the next
+            // request now would chain requests back to back, so it waits for the backoff. Readers
+            // that waited for this token get it while it lives; readers that find it past its
+            // usable time get this error until the next attempt. A token that lands expired is
+            // more likely a clock jump while it was on the wire: the first is retried at once.
+            const took = cached.obtainedAt - cached.sentAt
+            const expired = cached.expiresAt <= now
+            const error = new TransportError({
+              operation: cached.source,
+              reason: "Timeout",
+              cause: `the answer took ${took} ms, past the token's ${expired ? "expiry" : "refresh point"} (${(expired ? cached.expiresAt : refreshDue(cached)) - cached.sentAt} ms)`
+            })
+            return yield* failed(
+              landed,
+              Cause.fail(error),
+              error,
+              now,
+              (delay) =>
+                Effect.logWarning(
+                  `slow token answer: ${took} ms, past the token's ${expired ? "expiry" : "refresh point"}; next attempt after backoff`
+                ).pipe(
+                  Effect.annotateLogs({ ...tags, operation: cached.source, answerMillis: took, ...retryIn(delay) })
+                ),
+              expired && s.failure._tag === "None"
+            )
           }
           const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
-          if (error === undefined) return { ...s, inflight: Option.none() }
-          const { delay, next } = yield* failureDelay(s, error, now)
-          yield* Effect.logWarning("token acquisition failed; retrying after backoff").pipe(
-            Effect.annotateLogs({ ...describe(error), retryInMillis: Math.round(delay) })
+          if (error !== undefined) {
+            return yield* failed(s, Cause.fail(error), error, now, (delay) =>
+              Effect.logWarning("token acquisition failed; retrying after backoff").pipe(
+                Effect.annotateLogs({ ...describe(error), ...retryIn(delay) })
+              )
+            )
+          }
+          // A defect or an interruption below AuthApi (a throwing middleware, a custom AuthApi):
+          // backed off like a transient failure, or the driver would start again at once, forever.
+          // The schedule takes an AuthError; it sees a TransportError carrying the defect.
+          const defect = new TransportError({
+            operation: attempted,
+            reason: "Transport",
+            cause: Cause.squash(exit.cause)
+          })
+          return yield* failed(s, exit.cause, defect, now, (delay) =>
+            Effect.logWarning("token acquisition died; retrying after backoff").pipe(
+              Effect.annotateLogs({ ...tags, operation: attempted, cause: Cause.pretty(exit.cause), ...retryIn(delay) })
+            )
           )
-          return { ...next, inflight: Option.none(), failure: Option.some({ error, retryAt: now + delay }) }
         })
       )
 
     const acquisition = (snapshot: State<S>, reason: Reason, deferred: Deferred.Deferred<Cached<S>, AuthError>) =>
-      Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        const { sentAt, source, tokenSet } = yield* obtain(snapshot, now)
-        const obtainedAt = yield* Clock.currentTimeMillis
-        const acquired: Acquired = {
-          tokenSet,
-          source,
-          sentAt,
-          obtainedAt,
-          expiresAt: sentAt + tokenSet.expiresInSeconds * 1000,
-          refreshExpiresAt: sentAt + tokenSet.refreshExpiresInSeconds * 1000
-        }
-        yield* Effect.annotateCurrentSpan("revault.source", source)
-        yield* Effect.logDebug("token obtained").pipe(
-          Effect.annotateLogs({ source, reason, expiresInSeconds: tokenSet.expiresInSeconds })
+      Effect.flatMap(Ref.make<Operation>("authenticate"), (attempted) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const { sentAt, source, tokenSet } = yield* obtain(snapshot, now, attempted)
+          const obtainedAt = yield* Clock.currentTimeMillis
+          const acquired: Acquired = {
+            tokenSet,
+            source,
+            sentAt,
+            obtainedAt,
+            expiresAt: sentAt + tokenSet.expiresInSeconds * 1000,
+            refreshExpiresAt: sentAt + tokenSet.refreshExpiresInSeconds * 1000
+          }
+          yield* Effect.annotateCurrentSpan("revault.source", source)
+          yield* Effect.logDebug("token obtained").pipe(
+            Effect.annotateLogs({ source, reason, expiresInSeconds: tokenSet.expiresInSeconds })
+          )
+          // Before the readers are released, so a process that exits after its first read has saved it.
+          yield* save(acquired)
+          return withSession(acquired)
+        }).pipe(
+          Effect.tapBoth({
+            onFailure: (error) => Metric.increment(counter(error.operation, "failure")),
+            onSuccess: (cached) => Metric.increment(counter(cached.source, "success"))
+          }),
+          Effect.tapDefect(() =>
+            Effect.flatMap(Ref.get(attempted), (operation) => Metric.increment(counter(operation, "failure")))
+          ),
+          Effect.withSpan("RevaultAuth.acquire", {
+            attributes: { "revault.reason": reason, "revault.workspace": config.workspace }
+          }),
+          // Forked from inside an uninterruptible step: the acquisition itself must stay
+          // interruptible, and its exit handler must be in place before anything can interrupt it.
+          Effect.interruptible,
+          // State first, then waiters, then the background driver, whatever the outcome.
+          Effect.onExit((exit) =>
+            Effect.flatMap(Ref.get(attempted), (operation) => record(exit, operation)).pipe(
+              Effect.zipRight(Deferred.done(deferred, exit)),
+              Effect.zipRight(wake.offer(undefined))
+            )
+          ),
+          Effect.forkIn(scope),
+          Effect.as(deferred)
         )
-        // Before the readers are released, so a process that exits after its first read has saved it.
-        yield* save(acquired)
-        return withSession(acquired)
-      }).pipe(
-        Effect.tapBoth({
-          onFailure: (error) => Metric.increment(counter(error.operation, "failure")),
-          onSuccess: (cached) => Metric.increment(counter(cached.source, "success"))
-        }),
-        Effect.withSpan("RevaultAuth.acquire", {
-          attributes: { "revault.reason": reason, "revault.workspace": config.workspace }
-        }),
-        // State first, then waiters, then the background driver, whatever the outcome.
-        Effect.onExit((exit) =>
-          record(exit).pipe(Effect.zipRight(Deferred.done(deferred, exit)), Effect.zipRight(wake.offer(undefined)))
-        ),
-        // Forked from inside an uninterruptible step: the acquisition itself must stay interruptible.
-        Effect.interruptible,
-        Effect.forkIn(scope),
-        Effect.as(deferred)
       )
 
     const modify = <A>(f: (s: State<S>) => Effect.Effect<readonly [A, State<S>]>) =>
@@ -356,8 +453,9 @@ export const make = <S>(options: {
 
     type Step =
       | { readonly _tag: "Ready"; readonly cached: Cached<S> }
-      | { readonly _tag: "Failed"; readonly error: AuthError }
+      | { readonly _tag: "Failed"; readonly cause: Cause.Cause<AuthError> }
       | { readonly _tag: "Wait"; readonly deferred: Deferred.Deferred<Cached<S>, AuthError> }
+      | { readonly _tag: "Closed" }
 
     // Starts an acquisition, or joins the one in flight: never two at once. Runs inside
     // `modifyEffect`, so the check and the start are one atomic step.
@@ -380,13 +478,18 @@ export const make = <S>(options: {
             ? "expired"
             : "initial"
 
+    // Using a manager whose scope is closed is a bug in the program, not a failure of a token
+    // operation: a defect, at once (an acquisition can no longer start, so waiting would hang).
+    const closed = Effect.die(closedError)
+
     // Uninterruptible so that a reader interrupted mid-step cannot orphan an acquisition it started.
     const locked: Effect.Effect<Cached<S>, AuthError> = modify((s) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (s.closed) return Effect.succeed([{ _tag: "Closed" } as Step, s] as const)
         const cached = usable(s, now)
         if (cached._tag === "Some") return Effect.succeed([{ _tag: "Ready", cached: cached.value } as Step, s] as const)
         if (s.inflight._tag === "None" && s.failure._tag === "Some" && now < s.failure.value.retryAt) {
-          return Effect.succeed([{ _tag: "Failed", error: s.failure.value.error } as Step, s] as const)
+          return Effect.succeed([{ _tag: "Failed", cause: s.failure.value.cause } as Step, s] as const)
         }
         return waitFor(s, reasonOf(s))
       })
@@ -396,21 +499,24 @@ export const make = <S>(options: {
           step._tag === "Ready"
             ? Effect.succeed(step.cached)
             : step._tag === "Failed"
-              ? Effect.fail(step.error)
-              : Effect.flatMap(Deferred.await(step.deferred), landed)
+              ? Effect.failCause(step.cause)
+              : step._tag === "Closed"
+                ? closed
+                : Effect.flatMap(Deferred.await(step.deferred), landed)
       )
     )
 
     // Joining an acquisition in flight needs no lock: thousands of cold readers must not queue on
     // it one by one only to learn that a request is already under way.
     const slowPath: Effect.Effect<Cached<S>, AuthError> = Effect.flatMap(SynchronizedRef.get(state), (s) =>
-      s.inflight._tag === "Some" ? Effect.flatMap(Deferred.await(s.inflight.value), landed) : locked
+      s.closed ? closed : s.inflight._tag === "Some" ? Effect.flatMap(Deferred.await(s.inflight.value), landed) : locked
     )
 
-    // A token whose usable time is over by the time it lands (its request was sent long ago: a slow
-    // answer, a clock jump) is not handed out: the reader goes round again.
+    // The readers that waited for a token get it while it lives, even past its usable time (a slow
+    // answer: `record` then backs off before the next attempt). One that lands expired (a clock
+    // jump, an answer slower than the lifetime) is not handed out: the reader goes round again.
     const landed = (cached: Cached<S>): Effect.Effect<Cached<S>, AuthError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => (cached.usableUntil > now ? Effect.succeed(cached) : slowPath))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => (cached.expiresAt > now ? Effect.succeed(cached) : slowPath))
 
     // The hot path: one Ref read, one clock read, one comparison.
     // Specialised per projection, with no Option and no extra map on the way: this runs on every request.
@@ -426,8 +532,12 @@ export const make = <S>(options: {
       )
 
     const forced = Effect.flatMap(
-      modify((s) => start(s, "forced")),
-      Deferred.await
+      modify((s) =>
+        s.closed
+          ? Effect.succeed([Option.none(), s] as const)
+          : Effect.map(start(s, "forced"), ([d, next]) => [Option.some(d), next] as const)
+      ),
+      (deferred) => (deferred._tag === "Some" ? Deferred.await(deferred.value) : closed)
     )
 
     const invalidate = (rejected?: Redacted.Redacted<string>) =>
@@ -440,7 +550,48 @@ export const make = <S>(options: {
 
     // The background driver: sleeps until the next thing is due (a refresh ahead of expiry, a
     // retry after backoff, a token for nobody holding one) or until the state changes, then acts.
+    // The wall clock less the monotonic one: constant while both run, higher after a sleep of the
+    // machine, lower after the wall clock stepped back (an NTP step, a restored VM, a manual
+    // change). Token times are wall-clock times: after a step back a token looks younger than it
+    // is, and would be handed out past its real expiry.
+    const drift = Effect.clockWith((clock) =>
+      Effect.sync(() => clock.unsafeCurrentTimeMillis() - Number(clock.unsafeCurrentTimeNanos()) / 1e6)
+    )
+    const lastDrift = yield* Effect.flatMap(drift, Ref.make)
+
+    const shift = (cached: Cached<S>, by: number): Acquired => ({
+      tokenSet: cached.tokenSet,
+      source: cached.source,
+      sentAt: cached.sentAt - by,
+      obtainedAt: cached.obtainedAt - by,
+      expiresAt: cached.expiresAt - by,
+      refreshExpiresAt: cached.refreshExpiresAt - by
+    })
+
+    // Moves the token's times back with the clock. The driver looks before every decision, and
+    // sleeps no later than the moment the token stops being usable, so a step back is caught
+    // before the token outlives its real usable time.
+    const followClockSteps = Effect.gen(function* () {
+      const current = yield* drift
+      const back = (yield* Ref.getAndSet(lastDrift, current)) - current
+      if (back < clockStepTolerance) return
+      const moved = yield* SynchronizedRef.modify(state, (s) => {
+        const acquired = Option.map(s.current, (cached) => shift(cached, back))
+        const next = {
+          ...s,
+          current: Option.map(acquired, withSession),
+          failure: Option.map(s.failure, (failure) => ({ ...failure, retryAt: failure.retryAt - back }))
+        }
+        return [acquired, next] as const
+      })
+      yield* Effect.logWarning("the clock stepped back; token times moved back with it").pipe(
+        Effect.annotateLogs({ ...tags, stepMillis: Math.round(back) })
+      )
+      if (moved._tag === "Some") yield* save(moved.value)
+    })
+
     const tick = Effect.gen(function* () {
+      yield* followClockSteps
       const s = yield* SynchronizedRef.get(state)
       if (s.inflight._tag === "Some") {
         yield* Deferred.await(s.inflight.value).pipe(Effect.exit)
@@ -457,10 +608,15 @@ export const make = <S>(options: {
             ? refreshDue(s.current.value)
             : now
       if (due > now) {
+        // A backoff can outlast the token: wake when it stops being usable, to look at the clock.
+        const until =
+          s.current._tag === "Some" && !s.invalidated && s.current.value.usableUntil > now
+            ? Math.min(due, s.current.value.usableUntil)
+            : due
         // Whole milliseconds, at least one. Due times are sums of fractional times, and a gap
         // below the clock's float resolution is a sleep that ends as it starts on a clock that
         // only moves when told (TestClock): the driver would spin and starve the event loop.
-        const wait = Duration.millis(Math.max(1, Math.ceil(due - now)))
+        const wait = Duration.min(Duration.millis(Math.max(1, Math.ceil(until - now))), maxSleep)
         yield* Effect.raceFirst(Effect.sleep(wait), wake.take)
         return
       }
@@ -485,7 +641,7 @@ export const make = <S>(options: {
     if (!(restored._tag === "Some" && restored.value.usableUntil > startedAt)) {
       yield* modify((s) => start(s, "initial"))
     }
-    yield* Effect.forkScoped(Effect.forever(tick))
+    yield* Effect.forkIn(Effect.forever(tick), own)
 
     return {
       accessToken: read((cached) => cached.tokenSet.accessToken),
