@@ -301,6 +301,35 @@ describe("revault-auth (the built CLI)", () => {
     )
   )
 
+  it.live("a token set living 1e13 s: exit 4 with ResponseDecodeError, nothing cached, the next run works", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        // Beyond the largest Date once added to now: it must be refused at decoding, never stored.
+        const absurd = {
+          accessToken: "eyJh.eyJz.c2ln",
+          expiresInSeconds: 1e13,
+          refreshToken: "rt",
+          refreshExpiresInSeconds: 1e13
+        }
+        yield* mock.fault("authenticate", MockRevault.Fault.Body({ text: JSON.stringify(absurd) }))
+        const refused = yield* cli(["token"], envOf(mock))
+        assert.strictEqual(refused.code, 4, refused.stderr)
+        assert.strictEqual(refused.stdout, "")
+        assert.match(
+          refused.stderr,
+          /^ResponseDecodeError: invalid token set in 200 response: expiresInSeconds: Expected a lifetime of at most one year/
+        )
+        assert.notInclude(refused.stderr, "RangeError")
+
+        const next = yield* cli(["token"], envOf(mock))
+        assert.strictEqual(next.code, 0, next.stderr)
+        assert.match(next.stdout, jwtLine)
+        assert.strictEqual(next.stderr, "")
+        assert.strictEqual(yield* mock.count("authenticate"), 2)
+      })
+    )
+  )
+
   it.live("whoami gives up on a hanging /users/me after REVAULT_REQUEST_TIMEOUT: exit 4", () =>
     withMock((mock) =>
       Effect.gen(function* () {
