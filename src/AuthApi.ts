@@ -1,7 +1,8 @@
 /**
  * The two token operations of the Revault API, one HTTP request each, every answer decoded and
  * every failure typed. No retries here: retry policy belongs to the token manager
- * (`AuthService`).
+ * (`AuthService`). A token request's body goes out once, to `baseUrl`: never along a redirect,
+ * even through an `HttpClient` that follows them.
  *
  * @since 0.1.0
  */
@@ -10,16 +11,22 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { AuthConfig } from "./AuthConfig.js"
 import {
   type AuthError,
@@ -96,15 +103,55 @@ const retryAfter = (response: HttpClientResponse.HttpClientResponse, now: number
   return Number.isNaN(date) ? Option.none() : Option.some(Duration.millis(Math.max(0, date - now)))
 }
 
+// A token request's body holds the API key secret or a refresh token. It is a stream that yields
+// its bytes once, to the first send: a client that sends the same request again (a redirect it
+// follows, to any origin, or a retry layer) finds it spent and fails before any byte of the body
+// leaves. As a stream it also renders as `Stream` alone wherever the request is kept (the HTTP
+// client's span exit, a response, an error), never as the JSON it carries.
+class TokenRequestResent extends Data.TaggedError("TokenRequestResent") {
+  override get message(): string {
+    return "the HTTP client sent the token request again (a redirect it follows, or a retry); its body goes out once"
+  }
+}
+
+const sentOnce = (body: HttpBody.Uint8Array): Effect.Effect<HttpBody.HttpBody> =>
+  Effect.map(Ref.make(false), (sent) =>
+    HttpBody.stream(
+      Stream.unwrap(
+        Effect.map(Ref.getAndSet(sent, true), (again) =>
+          again ? Stream.fail(new TokenRequestResent()) : Stream.succeed(body.body)
+        )
+      ),
+      body.contentType,
+      body.contentLength
+    )
+  )
+
+const resent = (cause: unknown): boolean => {
+  let current = cause
+  for (let depth = 0; depth < 4 && Predicate.isObject(current); depth++) {
+    if (current instanceof TokenRequestResent) return true
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return false
+}
+
 const transportError = (operation: Operation, error: HttpClientError.HttpClientError) => {
-  // The request's body holds the API key secret or the refresh token: drop it before keeping the error.
+  // The request's body is spent or unrenderable already; drop it anyway before keeping the error.
   const request = HttpClientRequest.setBody(error.request, HttpBody.empty)
   return new TransportError({
     operation,
     reason: "Transport",
     cause:
       error._tag === "RequestError"
-        ? new HttpClientError.RequestError({ ...error, request, cause: error.cause })
+        ? new HttpClientError.RequestError({
+            ...error,
+            request,
+            cause: error.cause,
+            ...(resent(error.cause)
+              ? { description: "refused to send the token request again: its HTTP client follows redirects or retries" }
+              : {})
+          })
         : new HttpClientError.ResponseError({
             ...error,
             request,
@@ -199,14 +246,35 @@ const interpret = (operation: Operation) =>
  */
 export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpClient> = Effect.gen(function* () {
   const config = yield* AuthConfig
-  const client = yield* HttpClient.HttpClient
+  // The platform's `http.client` span ends with the request and the response, which render the
+  // token set they carry: a token request is traced by the `RevaultAuth.*` client span alone.
+  const client = HttpClient.withTracerDisabledWhen(yield* HttpClient.HttpClient, () => true)
 
-  const call = <A, I>(operation: Operation, schema: Schema.Schema<A, I>, body: A): Effect.Effect<TokenSet, AuthError> =>
-    HttpClientRequest.post(`${config.baseUrl}${paths[operation]}`).pipe(
-      HttpClientRequest.acceptJson,
-      HttpClientRequest.schemaBodyJson(schema)(body),
+  // The trace context goes out as the platform's span would send it, from ours.
+  const withTraceContext = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.gen(function* () {
+      const span = yield* Effect.option(Effect.currentSpan)
+      const propagate = yield* FiberRef.get(HttpClient.currentTracerPropagation)
+      return Option.isSome(span) && propagate
+        ? HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span.value))
+        : request
+    })
+
+  const call = <A, I>(
+    operation: Operation,
+    schema: Schema.Schema<A, I>,
+    body: A
+  ): Effect.Effect<TokenSet, AuthError> => {
+    const url = `${config.baseUrl}${paths[operation]}`
+    return HttpBody.jsonSchema(schema)(body).pipe(
       // Encoding a struct of strings cannot fail; a failure here is a bug, not an AuthError.
       Effect.orDie,
+      Effect.flatMap(sentOnce),
+      Effect.flatMap((encoded) =>
+        withTraceContext(
+          HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson, HttpClientRequest.setBody(encoded))
+        )
+      ),
       Effect.flatMap(client.execute),
       Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
       Effect.flatMap(interpret(operation)),
@@ -222,9 +290,16 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
       }),
       Effect.withSpan(`RevaultAuth.${operation}`, {
         kind: "client",
-        attributes: { "revault.operation": operation, "revault.workspace": config.workspace }
+        attributes: {
+          "revault.operation": operation,
+          "revault.workspace": config.workspace,
+          "http.request.method": "POST",
+          "url.full": url,
+          "server.address": new URL(url).origin
+        }
       })
     )
+  }
 
   return AuthApi.of({
     authenticate: Effect.suspend(() =>

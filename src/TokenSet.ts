@@ -11,12 +11,30 @@
 import * as Schema from "effect/Schema"
 
 /**
- * A token lifetime in seconds: a finite number greater than zero.
+ * The longest token lifetime accepted, in seconds: one year (365 days). The vendor's document
+ * bounds neither lifetime; this is our policy on top of it. No real token lives that long, and an
+ * absurd one (1e13 seconds) would put the expiry beyond the largest `Date`.
+ *
+ * @since 0.1.1
+ * @category constants
+ */
+export const maxLifetimeSeconds = 365 * 24 * 60 * 60
+
+/**
+ * A token lifetime in seconds: a finite number greater than zero and at most
+ * {@link maxLifetimeSeconds}.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const Lifetime = Schema.Number.pipe(Schema.finite(), Schema.positive())
+export const Lifetime = Schema.Number.pipe(
+  Schema.finite(),
+  Schema.positive(),
+  Schema.lessThanOrEqualTo(maxLifetimeSeconds, {
+    message: (issue) =>
+      `Expected a lifetime of at most one year (${maxLifetimeSeconds} seconds), actual ${String(issue.actual)}`
+  })
+)
 
 /**
  * The token set both operations answer with (HTTP 200). The two tokens are `Redacted` as soon as

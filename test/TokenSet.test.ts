@@ -6,7 +6,7 @@ import * as JSONSchema from "effect/JSONSchema"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { AuthenticateRequest, ErrorBody, RefreshRequest, TokenSet } from "../src/TokenSet.js"
+import { AuthenticateRequest, ErrorBody, maxLifetimeSeconds, RefreshRequest, TokenSet } from "../src/TokenSet.js"
 
 const validTokenSet = {
   accessToken: "AT-SECRET-123",
@@ -34,6 +34,19 @@ describe("TokenSet", () => {
     })
   )
 
+  it.effect("accepts lifetimes of exactly one year, the ceiling", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(maxLifetimeSeconds, 31_536_000)
+      const tokens = yield* decodeTokenSet({
+        ...validTokenSet,
+        expiresInSeconds: maxLifetimeSeconds,
+        refreshExpiresInSeconds: maxLifetimeSeconds
+      })
+      assert.strictEqual(tokens.expiresInSeconds, maxLifetimeSeconds)
+      assert.strictEqual(tokens.refreshExpiresInSeconds, maxLifetimeSeconds)
+    })
+  )
+
   it.effect("ignores extra unknown fields", () =>
     Effect.gen(function* () {
       const tokens = yield* decodeTokenSet({ ...validTokenSet, tokenType: "Bearer", scope: ["a", "b"], extra: null })
@@ -56,6 +69,14 @@ describe("TokenSet", () => {
     ["a zero refreshExpiresInSeconds", { ...validTokenSet, refreshExpiresInSeconds: 0 }],
     ["an infinite expiresInSeconds", { ...validTokenSet, expiresInSeconds: Number.POSITIVE_INFINITY }],
     ["a NaN expiresInSeconds", { ...validTokenSet, expiresInSeconds: Number.NaN }],
+    // 1e13 s puts the expiry beyond the largest Date; anything past one year is refused.
+    ["an expiresInSeconds of 1e13", { ...validTokenSet, expiresInSeconds: 1e13 }],
+    ["an expiresInSeconds one second over a year", { ...validTokenSet, expiresInSeconds: maxLifetimeSeconds + 1 }],
+    ["a refreshExpiresInSeconds of 1e13", { ...validTokenSet, refreshExpiresInSeconds: 1e13 }],
+    [
+      "a refreshExpiresInSeconds one second over a year",
+      { ...validTokenSet, refreshExpiresInSeconds: maxLifetimeSeconds + 1 }
+    ],
     ["an empty accessToken", { ...validTokenSet, accessToken: "" }],
     ["an empty refreshToken", { ...validTokenSet, refreshToken: "" }],
     ["a number for accessToken", { ...validTokenSet, accessToken: 42 }],
@@ -81,6 +102,12 @@ interface Node {
   readonly required?: ReadonlyArray<string> | undefined
   readonly properties?: { readonly [name: string]: Node } | undefined
   readonly items?: Node | undefined
+  readonly minimum?: number | undefined
+  readonly exclusiveMinimum?: number | undefined
+  readonly maximum?: number | undefined
+  readonly exclusiveMaximum?: number | undefined
+  readonly minLength?: number | undefined
+  readonly maxLength?: number | undefined
 }
 
 const Node: Schema.Schema<Node> = Schema.Struct({
@@ -88,8 +115,16 @@ const Node: Schema.Schema<Node> = Schema.Struct({
   $ref: Schema.optional(Schema.String),
   required: Schema.optional(Schema.Array(Schema.String)),
   properties: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.suspend(() => Node) })),
-  items: Schema.optional(Schema.suspend(() => Node))
+  items: Schema.optional(Schema.suspend(() => Node)),
+  minimum: Schema.optional(Schema.Number),
+  exclusiveMinimum: Schema.optional(Schema.Number),
+  maximum: Schema.optional(Schema.Number),
+  exclusiveMaximum: Schema.optional(Schema.Number),
+  minLength: Schema.optional(Schema.Number),
+  maxLength: Schema.optional(Schema.Number)
 })
+
+const boundKeywords = ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "minLength", "maxLength"] as const
 
 /** A node with every `$ref` resolved and `required` as a sorted list (a set). */
 interface Shape {
@@ -97,6 +132,8 @@ interface Shape {
   readonly required: ReadonlyArray<string>
   readonly properties: { readonly [name: string]: Shape }
   readonly items: Shape | undefined
+  /** The value bounds the node declares (`maximum`, `minLength`, ...): policy, compared apart from the structure. */
+  readonly bounds: { readonly [keyword: string]: number }
 }
 
 const pointer = (root: unknown, path: ReadonlyArray<string>): unknown => {
@@ -128,13 +165,38 @@ const shape = (root: unknown, value: unknown): Shape => {
   for (const [name, property] of Object.entries(node.properties ?? {})) {
     properties[name] = shape(root, property)
   }
+  const bounds: Record<string, number> = {}
+  for (const keyword of boundKeywords) {
+    const bound = node[keyword]
+    if (bound !== undefined) bounds[keyword] = bound
+  }
   return {
     type: node.type,
     required: [...(node.required ?? [])].sort(),
     properties,
-    items: node.items === undefined ? undefined : shape(root, node.items)
+    items: node.items === undefined ? undefined : shape(root, node.items),
+    bounds
   }
 }
+
+/** The structure alone: the same tree without its value bounds. */
+interface Structure {
+  readonly type: string | undefined
+  readonly required: ReadonlyArray<string>
+  readonly properties: { readonly [name: string]: Structure }
+  readonly items: Structure | undefined
+}
+
+const structure = (node: Shape): Structure => ({
+  type: node.type,
+  required: node.required,
+  properties: Object.fromEntries(Object.entries(node.properties).map(([name, p]) => [name, structure(p)])),
+  items: node.items === undefined ? undefined : structure(node.items)
+})
+
+/** The bounds of each property, by name. */
+const propertyBounds = (node: Shape) =>
+  Object.fromEntries(Object.entries(node.properties).map(([name, p]) => [name, p.bounds]))
 
 const ours = (schema: Schema.Schema.Any): Shape => {
   const document = JSONSchema.make(schema)
@@ -160,8 +222,9 @@ const assertSameShape = (label: string, actual: Shape, expected: Shape): void =>
   for (const [name, property] of Object.entries(expected.properties)) {
     assert.strictEqual(actual.properties[name]?.type, property.type, `${label}: type of ${name}`)
   }
-  // The whole resolved tree, nested objects (issues' items) included.
-  assert.deepStrictEqual(actual, expected, label)
+  // The whole resolved tree, nested objects (issues' items) included. Value bounds are our policy
+  // on top of the document (a non-empty token, a lifetime in (0, one year]) and are pinned apart.
+  assert.deepStrictEqual(structure(actual), structure(expected), label)
 }
 
 describe("schema drift against auth.openapi.json", () => {
@@ -177,6 +240,27 @@ describe("schema drift against auth.openapi.json", () => {
       ])
       for (const path of operations) {
         assertSameShape(`${path} 200`, tokenSet, jsonSchemaAt(document, "paths", path, "post", "responses", "200"))
+      }
+    })
+  )
+
+  it.effect("the TokenSet's value bounds are exactly our policy; the document declares none", () =>
+    Effect.gen(function* () {
+      const document = yield* readOpenApi
+      const lifetime = { exclusiveMinimum: 0, maximum: maxLifetimeSeconds }
+      assert.deepStrictEqual(propertyBounds(ours(TokenSet)), {
+        accessToken: { minLength: 1 },
+        expiresInSeconds: lifetime,
+        refreshToken: { minLength: 1 },
+        refreshExpiresInSeconds: lifetime
+      })
+      // A bound the vendor starts documenting must be reconciled with ours, not silently ignored.
+      for (const path of operations) {
+        assert.deepStrictEqual(
+          propertyBounds(jsonSchemaAt(document, "paths", path, "post", "responses", "200")),
+          { accessToken: {}, expiresInSeconds: {}, refreshToken: {}, refreshExpiresInSeconds: {} },
+          `${path} 200`
+        )
       }
     })
   )

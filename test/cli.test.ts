@@ -225,6 +225,65 @@ describe("revault-auth (the built CLI)", () => {
     )
   )
 
+  it.live("a missing secret is named, alone or with another variable, for token and whoami", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        const { REVAULT_API_KEY_SECRET: _secret, ...noSecret } = envOf(mock)
+        const { REVAULT_API_KEY_ID: _id, ...neither } = noSecret
+        for (const command of ["token", "whoami"]) {
+          const alone = yield* cli([command], noSecret)
+          assert.strictEqual(alone.code, 2, alone.stderr)
+          assert.strictEqual(alone.stderr, "ConfigError: REVAULT_API_KEY_SECRET is missing\n")
+          const two = yield* cli([command], neither)
+          assert.strictEqual(two.code, 2, two.stderr)
+          assert.strictEqual(
+            two.stderr,
+            "ConfigError: REVAULT_API_KEY_ID is missing; REVAULT_API_KEY_SECRET is missing\n"
+          )
+        }
+        assert.strictEqual(yield* mock.count("authenticate"), 0)
+      })
+    )
+  )
+
+  it.live("every missing or invalid variable is named at once, and the secret's value never", () =>
+    Effect.gen(function* () {
+      const secret = "s3cret-value-7f2a91"
+      for (const command of ["token", "whoami"]) {
+        const nothing = yield* cli([command])
+        assert.strictEqual(nothing.code, 2, nothing.stderr)
+        for (const variable of [
+          "REVAULT_API_BASE_URL",
+          "REVAULT_WORKSPACE",
+          "REVAULT_API_KEY_ID",
+          "REVAULT_API_KEY_SECRET"
+        ]) {
+          assert.include(nothing.stderr, `${variable} is missing`, command)
+        }
+        const invalid = yield* cli([command], {
+          REVAULT_WORKSPACE: "demo",
+          REVAULT_API_KEY_SECRET: secret,
+          REVAULT_REFRESH_AT: "soon",
+          REVAULT_EXPIRY_SKEW: "-5 seconds"
+        })
+        assert.strictEqual(invalid.code, 2, invalid.stderr)
+        for (const named of [
+          "REVAULT_API_BASE_URL is missing",
+          "REVAULT_API_KEY_ID is missing",
+          "REVAULT_REFRESH_AT: ",
+          "REVAULT_EXPIRY_SKEW: "
+        ]) {
+          assert.include(invalid.stderr, named, command)
+        }
+        for (const result of [nothing, invalid]) {
+          assert.strictEqual(result.stdout, "")
+          assert.notInclude(result.stderr, "<redacted>")
+          assert.notInclude(result.stderr, secret)
+        }
+      }
+    })
+  )
+
   it.live("an invalid base URL: exit 2 with AuthConfigError", () =>
     Effect.gen(function* () {
       const result = yield* cli(["token"], {
@@ -234,7 +293,8 @@ describe("revault-auth (the built CLI)", () => {
         REVAULT_API_KEY_SECRET: "demo-key-secret"
       })
       assert.strictEqual(result.code, 2)
-      assert.match(result.stderr, /^AuthConfigError: baseUrl must use https:/)
+      assert.match(result.stderr, /^AuthConfigError: baseUrl must use https:.* \(REVAULT_API_BASE_URL\)\n$/)
+      assert.notInclude(result.stderr, "demo-key-secret")
     })
   )
 
@@ -297,6 +357,35 @@ describe("revault-auth (the built CLI)", () => {
         const result = yield* cli(["token"], envOf(mock))
         assert.strictEqual(result.code, 4)
         assert.match(result.stderr, /^InternalServerError: /)
+      })
+    )
+  )
+
+  it.live("a token set living 1e13 s: exit 4 with ResponseDecodeError, nothing cached, the next run works", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        // Beyond the largest Date once added to now: it must be refused at decoding, never stored.
+        const absurd = {
+          accessToken: "eyJh.eyJz.c2ln",
+          expiresInSeconds: 1e13,
+          refreshToken: "rt",
+          refreshExpiresInSeconds: 1e13
+        }
+        yield* mock.fault("authenticate", MockRevault.Fault.Body({ text: JSON.stringify(absurd) }))
+        const refused = yield* cli(["token"], envOf(mock))
+        assert.strictEqual(refused.code, 4, refused.stderr)
+        assert.strictEqual(refused.stdout, "")
+        assert.match(
+          refused.stderr,
+          /^ResponseDecodeError: invalid token set in 200 response: expiresInSeconds: Expected a lifetime of at most one year/
+        )
+        assert.notInclude(refused.stderr, "RangeError")
+
+        const next = yield* cli(["token"], envOf(mock))
+        assert.strictEqual(next.code, 0, next.stderr)
+        assert.match(next.stdout, jwtLine)
+        assert.strictEqual(next.stderr, "")
+        assert.strictEqual(yield* mock.count("authenticate"), 2)
       })
     )
   )

@@ -11,7 +11,6 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Path from "@effect/platform/Path"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Cause from "effect/Cause"
-import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
@@ -24,7 +23,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { AuthConfig, env } from "../AuthConfig.js"
+import { AuthConfig, env, fromConfig } from "../AuthConfig.js"
 import { AuthConfigError, isAuthError } from "../AuthError.js"
 import { AuthService } from "../AuthService.js"
 import * as MockRevault from "../MockRevault.js"
@@ -75,16 +74,27 @@ export const exitCodeOf = (error: unknown): ExitCode => {
   return ExitCode.other
 }
 
+// `Config.redacted` replaces the message of its errors with "<redacted>" (it might quote the
+// value) and keeps only the path: every entry is named from its path, never from the message.
+const redactedMessage = "<redacted>"
+
+const named = (path: ReadonlyArray<string>, message: string): string => {
+  const shown = message === redactedMessage ? "invalid value (not shown)" : message
+  return path.length === 0 ? shown : `${path.join(".")}: ${shown}`
+}
+
 const configErrorMessages = (error: ConfigError.ConfigError): ReadonlyArray<string> =>
   ConfigError.reduceWithContext(error, undefined, {
     andCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
     orCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
-    // Effect's own message already names the missing variable.
-    missingDataCase: (_, __, message) => [message],
-    invalidDataCase: (_, path, message) => [`${path.join(".")}: ${message}`],
-    sourceUnavailableCase: (_, path, message) => [`${path.join(".")}: ${message}`],
-    unsupportedCase: (_, path, message) => [`${path.join(".")}: ${message}`]
+    missingDataCase: (_, path, message) => [path.length === 0 ? message : `${path.join(".")} is missing`],
+    invalidDataCase: (_, path, message) => [named(path, message)],
+    sourceUnavailableCase: (_, path, message) => [named(path, message)],
+    unsupportedCase: (_, path, message) => [named(path, message)]
   })
+
+const variableOf = (field: string): Option.Option<string> =>
+  Option.fromNullable(Object.entries(env).find(([option]) => option === field)?.[1])
 
 /**
  * The one line written to stderr for a failure: `<Tag>: <message>`. The library's errors never
@@ -95,6 +105,13 @@ const configErrorMessages = (error: ConfigError.ConfigError): ReadonlyArray<stri
  */
 export const describeError = (error: unknown): string => {
   if (ConfigError.isConfigError(error)) return `ConfigError: ${configErrorMessages(error).join("; ")}`
+  // The option's name is the library's word; a shell user set the variable.
+  if (error instanceof AuthConfigError) {
+    return Option.match(variableOf(error.field), {
+      onNone: () => `AuthConfigError: ${error.message}`,
+      onSome: (variable) => `AuthConfigError: ${error.message} (${variable})`
+    })
+  }
   if (error instanceof Error) {
     const tag = "_tag" in error && typeof error._tag === "string" ? error._tag : error.name
     // Some platform errors (a `ServeError` for a port in use) carry their whole story in `cause`.
@@ -181,7 +198,9 @@ const noCache = Options.boolean("no-cache").pipe(
 // offered to another for the same workspace and key.
 const tokenCache = Layer.unwrapEffect(
   Effect.gen(function* () {
-    const baseUrl = yield* Config.string(env.baseUrl)
+    // The whole configuration, not the base URL alone: a failure here names every missing or
+    // invalid variable at once, as the layer's own reading would.
+    const baseUrl = String((yield* fromConfig()).baseUrl)
     const path = yield* Path.Path
     const root = yield* TokenStore.defaultDirectory
     const server = createHash("sha256").update(baseUrl.replace(/\/+$/, "")).digest("hex").slice(0, 16)
