@@ -204,7 +204,7 @@ const ours = (schema: Schema.Schema.Any): Shape => {
 }
 
 const readOpenApi = Effect.sync((): unknown =>
-  JSON.parse(readFileSync(new URL("../../shared/revault-api/auth.openapi.json", import.meta.url), "utf8"))
+  JSON.parse(readFileSync(new URL("../../../../shared/revault-api/auth.openapi.json", import.meta.url), "utf8"))
 )
 
 const operations = ["/auth/token", "/auth/token/refresh"] as const

@@ -20,6 +20,7 @@ import type { Service as AuthApiService } from "../AuthApi.js"
 import type { Service as AuthConfigService } from "../AuthConfig.js"
 import { type AuthError, AuthServiceClosedError, type Operation, TransportError } from "../AuthError.js"
 import type { TokenSet } from "../TokenSet.js"
+import { skewFor } from "./shared/expirySkew.js"
 
 /** A token set with the times the manager computed for it (epoch milliseconds). */
 export interface Cached<S> {
@@ -155,17 +156,13 @@ export const make = <S>(options: {
     const tags = { workspace: config.workspace }
     const byWorkspace = yield* MetricsByWorkspace
 
-    // The skew is capped at half a lifetime: a token shorter-lived than the skew would otherwise
-    // never be usable, and every refresh would be due the moment it lands (a refresh storm).
-    const skewFor = (lifetime: number): number => Math.min(skew, lifetime / 2)
-
     const withSession = (acquired: Acquired): Cached<S> => {
       const lifetime = acquired.expiresAt - acquired.sentAt
       const refreshLifetime = acquired.refreshExpiresAt - acquired.sentAt
       const times = {
         ...acquired,
-        usableUntil: acquired.expiresAt - skewFor(lifetime),
-        refreshUsableUntil: acquired.refreshExpiresAt - skewFor(refreshLifetime)
+        usableUntil: acquired.expiresAt - skewFor(skew, lifetime),
+        refreshUsableUntil: acquired.refreshExpiresAt - skewFor(skew, refreshLifetime)
       }
       return { ...times, session: toSession(times) }
     }

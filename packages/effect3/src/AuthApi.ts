@@ -40,6 +40,7 @@ import {
   UnauthorizedError,
   UnexpectedStatusError
 } from "./AuthError.js"
+import { parseRetryAfter } from "./internal/shared/retryAfter.js"
 import { AuthenticateRequest, ErrorBody, RefreshRequest, TokenSet } from "./TokenSet.js"
 
 /**
@@ -94,14 +95,8 @@ const describeParseError = (error: ParseResult.ParseError): string =>
 const decodeTokenSet = Schema.decodeUnknown(TokenSet, { errors: "all" })
 const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
 
-const retryAfter = (response: HttpClientResponse.HttpClientResponse, now: number): Option.Option<Duration.Duration> => {
-  const header = response.headers["retry-after"]
-  if (header === undefined) return Option.none()
-  const trimmed = header.trim()
-  if (/^\d+$/.test(trimmed)) return Option.some(Duration.seconds(Number(trimmed)))
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? Option.none() : Option.some(Duration.millis(Math.max(0, date - now)))
-}
+const retryAfter = (response: HttpClientResponse.HttpClientResponse, now: number): Option.Option<Duration.Duration> =>
+  Option.map(Option.fromNullable(parseRetryAfter(response.headers["retry-after"], now)), Duration.millis)
 
 // A token request's body holds the API key secret or a refresh token. It is a stream that yields
 // its bytes once, to the first send: a client that sends the same request again (a redirect it

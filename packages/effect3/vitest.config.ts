@@ -6,6 +6,8 @@ const src = fileURLToPath(new URL("./src/", import.meta.url))
 
 export default defineConfig({
   resolve: {
+    // Keep `src/internal/shared/*` (a symlink to packages/shared/src) under src, as tsc does.
+    preserveSymlinks: true,
     alias: [
       { find: /^effect-revault-auth$/, replacement: `${src}index.ts` },
       { find: /^effect-revault-auth\/(.*)$/, replacement: `${src}$1.ts` }
