@@ -1,0 +1,95 @@
+/**
+ * The token manager: a cached token set, acquired once however many fibers ask, refreshed ahead
+ * of expiry in the background, retried with backoff, and never handed out expired.
+ *
+ * @since 2.0.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type { AuthError } from "./AuthError.js"
+
+/**
+ * How a token set was obtained: the API-key exchange or the refresh token.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export type Source = "authenticate" | "refresh"
+
+/**
+ * A token with what the manager knows of it.
+ *
+ * @since 2.0.0
+ * @category models
+ */
+export class AuthSession extends Data.TaggedClass("AuthSession")<{
+  readonly accessToken: Redacted.Redacted<string>
+  /** When the request that obtained the token was sent, plus `expiresInSeconds`. */
+  readonly expiresAt: Date
+  /** When the request that obtained the token was sent, plus `refreshExpiresInSeconds`. */
+  readonly refreshExpiresAt: Date
+  /** When the answer arrived. */
+  readonly obtainedAt: Date
+  readonly source: Source
+}> {}
+
+/**
+ * @since 2.0.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * A token valid for at least `expirySkew` longer. Performs no I/O while the cache holds one;
+   * otherwise starts, or joins, the single acquisition in flight.
+   */
+  readonly accessToken: Effect.Effect<Redacted.Redacted<string>, AuthError>
+  /** The same as {@link Service.accessToken}, with its metadata. */
+  readonly session: Effect.Effect<AuthSession, AuthError>
+  /** Obtains a new token set now, or joins the acquisition already in flight. */
+  readonly refresh: Effect.Effect<AuthSession, AuthError>
+  /**
+   * Forgets the access token (after a 401 from a resource, say); the next read obtains a new one,
+   * through the refresh token while it is valid. With `rejected`, nothing is dropped unless
+   * `rejected` is still the current token, so a burst of 401s for one token costs one acquisition.
+   */
+  readonly invalidate: (rejected?: Redacted.Redacted<string>) => Effect.Effect<void>
+}
+
+/**
+ * @since 2.0.0
+ * @category tags
+ */
+export class AuthService extends Context.Service<AuthService, Service>()("effect-revault-auth/AuthService") {}
+
+/**
+ * A layer for your tests: serves a fixed token, or the result of `token` on every read, with no
+ * HTTP at all. Sessions say the token expires an hour after the read.
+ *
+ * @since 2.0.0
+ * @category layers
+ */
+export const layerStub = (
+  token: Redacted.Redacted<string> | string | Effect.Effect<Redacted.Redacted<string> | string, AuthError>
+): Layer.Layer<AuthService> => {
+  const read: Effect.Effect<Redacted.Redacted<string>, AuthError> = Effect.map(
+    Effect.isEffect(token) ? token : Effect.succeed(token),
+    (value) => (Redacted.isRedacted(value) ? value : Redacted.make(value))
+  )
+  const session = Effect.flatMap(read, (accessToken) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const expiresAt = new Date(now + 3_600_000)
+      return new AuthSession({
+        accessToken,
+        expiresAt,
+        refreshExpiresAt: expiresAt,
+        obtainedAt: new Date(now),
+        source: "authenticate"
+      })
+    })
+  )
+  return Layer.succeed(AuthService, { accessToken: read, session, refresh: session, invalidate: () => Effect.void })
+}
