@@ -72,7 +72,7 @@ export class Credentials extends Data.Class<{
     return { _id: "Credentials", workspace: this.workspace, apiKeyId: this.apiKeyId }
   }
   /** @since 2.0.0 */
-  toString(): string {
+  override toString(): string {
     return `Credentials(${this.workspace}, ${this.apiKeyId})`
   }
   /** @since 2.0.0 */
