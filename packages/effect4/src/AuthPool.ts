@@ -22,7 +22,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientError from "effect/http/HttpClientError"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Layer from "effect/Layer"
@@ -214,10 +214,10 @@ const validCapacity = (capacity: number | undefined): Effect.Effect<number, Auth
 const validIdleTimeToLive = (input: Duration.Input | undefined): Effect.Effect<Duration.Duration, AuthConfigError> => {
   if (input === undefined) return Effect.succeed(defaultIdleTimeToLive)
   const decoded = Duration.fromInput(input)
-  const isNaN =
+  const notANumber =
     (typeof input === "number" && Number.isNaN(input)) ||
     (Array.isArray(input) && input.some((part) => Number.isNaN(part)))
-  if (decoded._tag === "None" || isNaN) return configError("idleTimeToLive", "idleTimeToLive is not a duration")
+  if (decoded._tag === "None" || notANumber) return configError("idleTimeToLive", "idleTimeToLive is not a duration")
   return Duration.isNegative(decoded.value)
     ? configError("idleTimeToLive", "idleTimeToLive must be a non-negative duration")
     : Effect.succeed(decoded.value)
@@ -281,16 +281,14 @@ export const make = (options: Options): Effect.Effect<Service, AuthConfigError, 
         return Effect.andThen(
           configFor(credentials),
           map.get(credentials).pipe(
-            Effect.catchTag(
-              "ExceededCapacityError",
-              () =>
-                Effect.fail(
-                  new AuthPoolCapacityError({
-                    capacity,
-                    workspace: credentials.workspace,
-                    apiKeyId: credentials.apiKeyId
-                  })
-                )
+            Effect.catchTag("ExceededCapacityError", () =>
+              Effect.fail(
+                new AuthPoolCapacityError({
+                  capacity,
+                  workspace: credentials.workspace,
+                  apiKeyId: credentials.apiKeyId
+                })
+              )
             )
           )
         )

@@ -66,8 +66,14 @@ const memoryStore = Layer.sync(TokenStore.TokenStore, () => {
   const id = (key: TokenStore.Key) => `${key.workspace}/${key.apiKeyId}`
   return {
     get: (key) => Effect.sync(() => Option.fromNullishOr(entries.get(id(key)))),
-    set: (key, value) => Effect.sync(() => void entries.set(id(key), value)),
-    remove: (key) => Effect.sync(() => void entries.delete(id(key)))
+    set: (key, value) =>
+      Effect.sync(() => {
+        entries.set(id(key), value)
+      }),
+    remove: (key) =>
+      Effect.sync(() => {
+        entries.delete(id(key))
+      })
   }
 })
 
@@ -250,10 +256,13 @@ describe("AuthPool", () => {
   it.effect("an entry never uses the TokenStore of the caller that created it", () =>
     Effect.gen(function* () {
       let callerStoreUsed = false
+      const used = Effect.sync(() => {
+        callerStoreUsed = true
+      })
       const callerStore = TokenStore.TokenStore.of({
-        get: () => Effect.sync(() => ((callerStoreUsed = true), Option.none())),
-        set: () => Effect.sync(() => void (callerStoreUsed = true)),
-        remove: () => Effect.sync(() => void (callerStoreUsed = true))
+        get: () => Effect.as(used, Option.none()),
+        set: () => used,
+        remove: () => used
       })
       yield* token(credsA).pipe(Effect.provideService(TokenStore.TokenStore, callerStore))
       assert.isFalse(callerStoreUsed)
@@ -308,7 +317,10 @@ describe("AuthPool", () => {
     assert.isFalse(Equal.equals(a, AuthPool.Credentials.from({ ...credsA, apiKeySecret: "other" })))
     for (const printed of [String(a), JSON.stringify(a), inspect(a), `${a}`]) {
       assert.notInclude(printed, credsA.apiKeySecret)
+      // The workspace and key id only: not even a placeholder for the secret.
+      assert.notInclude(printed, "apiKeySecret")
       assert.include(printed, "ws-a")
+      assert.include(printed, "key-a")
     }
   })
 })
@@ -394,10 +406,10 @@ describe("AuthPool entries' lifecycle", () => {
     })
   )
 
-  it.effect("an entry's background refreshes never have the span of the caller that created it as parent", () =>
+  it.effect("an entry's refreshes run under no span of the caller that created it, nor of the pool's builder", () =>
     Effect.gen(function* () {
       const { spans, tracer } = recordingTracer()
-      const { pool, scope } = yield* Effect.withTracer(stubPool(), tracer)
+      const { pool, scope } = yield* stubPool().pipe(Effect.withSpan("builder"), Effect.withTracer(tracer))
       const holder = yield* Scope.make()
       yield* Scope.provide(pool.get(credsA), holder).pipe(Effect.withSpan("caller"), Effect.withTracer(tracer))
       yield* minutes(9)
@@ -416,7 +428,10 @@ describe("AuthPool entries' lifecycle", () => {
       }
       const acquisitions = spans.filter((span) => span.name === "RevaultAuth.acquire")
       assert.isAtLeast(acquisitions.length, 3)
-      assert.deepStrictEqual(acquisitions.filter((span) => ancestors(span).includes("caller")), [])
+      assert.deepStrictEqual(
+        acquisitions.filter((span) => ancestors(span).some((name) => name === "caller" || name === "builder")),
+        []
+      )
       yield* Scope.close(holder, Exit.void)
       yield* Scope.close(scope, Exit.void)
     })
