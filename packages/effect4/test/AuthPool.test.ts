@@ -18,6 +18,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as AuthPool from "../src/AuthPool.js"
 import * as MockRevault from "../src/MockRevault.js"
 import * as TokenStore from "../src/TokenStore.js"
+import { captureLogs } from "./support/captureLogs.js"
 import { type RecordingSpan, recordingTracer } from "./support/RecordingTracer.js"
 
 const keyA = { apiKeyId: "key-a", apiKeySecret: "secret-a", workspaces: ["ws-a"] }
@@ -433,6 +434,23 @@ describe("AuthPool entries' lifecycle", () => {
         []
       )
       yield* Scope.close(holder, Exit.void)
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  it.effect("every log line of an entry, its background refreshes' included, names its workspace", () =>
+    Effect.gen(function* () {
+      const { lines, withLogs } = captureLogs()
+      const { pool, scope } = yield* withLogs(stubPool())
+      const a = yield* held(pool, credsA)
+      const c = yield* held(pool, { ...credsB, workspace: "ws-c" })
+      yield* minutes(4)
+      const obtained = lines.filter((line) => line.includes("token obtained") && line.startsWith("timestamp="))
+      assert.strictEqual(obtained.filter((line) => line.includes("workspace=ws-a")).length, 2)
+      assert.strictEqual(obtained.filter((line) => line.includes("workspace=ws-c")).length, 2)
+      assert.strictEqual(obtained.length, 4)
+      yield* Scope.close(a.scope, Exit.void)
+      yield* Scope.close(c.scope, Exit.void)
       yield* Scope.close(scope, Exit.void)
     })
   )
