@@ -8,6 +8,7 @@
  * still on its way over loopback.
  */
 import * as Net from "node:net"
+import { inspect } from "node:util"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -365,6 +366,11 @@ describe("Faults", () => {
         assert.strictEqual(`${error._tag} ${detail}`, row.expect)
         assert.strictEqual("operation" in error && error.operation, "authenticate")
         assert.include(String(error), "[authenticate")
+        // The request carried the API key secret in its body; the error never does.
+        const secret = MockRevault.demoCredentials.apiKeySecret
+        for (const rendered of [String(error), error.message, JSON.stringify(error), inspect(error, { depth: 10 })]) {
+          assert.notInclude(rendered, secret)
+        }
         assert.strictEqual(yield* mock.count("me"), 0)
         yield* TestClock.adjust("1 second")
         assert.strictEqual((yield* getMe).status, 200)
