@@ -35,6 +35,12 @@ export * as AuthHttpClient from "./AuthHttpClient.js"
  * @since 2.0.0
  * @category modules
  */
+export * as AuthPool from "./AuthPool.js"
+
+/**
+ * @since 2.0.0
+ * @category modules
+ */
 export * as AuthService from "./AuthService.js"
 
 /**
