@@ -129,7 +129,7 @@ const formatter = (colors: boolean): CliOutput.Formatter => {
   const base = CliOutput.defaultFormatter({ colors })
   return {
     ...base,
-    formatHelpDoc: (doc: HelpDoc.HelpDoc) => `${base.formatHelpDoc(doc)}\n${footer(colors)}`,
+    formatHelpDoc: (doc: HelpDoc.HelpDoc) => `${base.formatHelpDoc(doc).replace(/\n*$/, "\n\n")}${footer(colors)}`,
     // The bare version, for scripts that compare it.
     formatVersion: (_name, version) => version
   }
@@ -233,7 +233,7 @@ const seconds = (name: string, fallback: number, description: string) =>
   Flag.Int(name).pipe(
     Flag.filter(
       (n) => n > 0,
-      (n) => `--${name} must be a positive number of seconds (got ${n})`
+      () => "a positive whole number of seconds"
     ),
     Flag.withDefault(fallback),
     Flag.withDescription(`${description} in seconds.`)
@@ -243,7 +243,7 @@ const mockServerFlags = {
   port: Flag.Int("port").pipe(
     Flag.filter(
       (n) => n >= 0 && n <= 65535,
-      (n) => `--port must be between 0 and 65535 (got ${n})`
+      () => "a port between 0 and 65535"
     ),
     Flag.withDefault(0),
     Flag.withDescription("Port on 127.0.0.1; 0 picks a free one.")
