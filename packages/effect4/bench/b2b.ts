@@ -103,10 +103,7 @@ const results = await Effect.runPromise(
       }
       return out
     })
-  ).pipe(
-    Effect.provide(Logger.layer([captureReasons])),
-    Effect.provideService(References.MinimumLogLevel, "Debug")
-  )
+  ).pipe(Effect.provide(Logger.layer([captureReasons])), Effect.provideService(References.MinimumLogLevel, "Debug"))
 )
 
 const refreshPosts = results.map((r) => r.refreshPosts)
