@@ -214,6 +214,26 @@ const authErrorClasses = [
 export const isAuthError = (u: unknown): u is AuthError => authErrorClasses.some((C) => u instanceof C)
 
 /**
+ * A token was asked of an `AuthService` (directly, or through `AuthHttpClient`, `RevaultAuth` or
+ * an `AuthPool` entry) after the layer or scope that built it was closed. That is a bug in the
+ * program, which no retry can fix, so it is not an {@link AuthError}: the read dies with this
+ * error as its defect, at once.
+ *
+ * @since 2.0.0
+ * @category errors
+ */
+export class AuthServiceClosedError extends Schema.TaggedError<AuthServiceClosedError>()("AuthServiceClosedError", {
+  workspace: Schema.String
+}) {
+  override get message(): string {
+    return `the token manager of workspace ${this.workspace} was used after its layer or scope was closed`
+  }
+  override toString(): string {
+    return `AuthServiceClosedError [${this.workspace}]: ${this.message}`
+  }
+}
+
+/**
  * Invalid options given to `AuthConfig` (or `RevaultAuth`), naming the field.
  *
  * @since 2.0.0

@@ -9,8 +9,14 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { AuthApi } from "./AuthApi.js"
+import { AuthConfig } from "./AuthConfig.js"
 import type { AuthError } from "./AuthError.js"
+import * as internal from "./internal/tokenManager.js"
+import { StoredTokenSet, TokenStore } from "./TokenStore.js"
 
 /**
  * How a token set was obtained: the API-key exchange or the refresh token.
@@ -64,6 +70,60 @@ export interface Service {
  * @category tags
  */
 export class AuthService extends Context.Service<AuthService, Service>()("effect-revault-auth/AuthService") {}
+
+/**
+ * Builds the token manager in the current scope. It starts fetching the first token at once, in
+ * the background: building never fails because the server is down. Closing the scope stops every
+ * fiber it started.
+ *
+ * With a `TokenStore` in the context, it first reads the set stored for its workspace and key, and
+ * uses it instead of a request while its access token is usable (or spends its refresh token
+ * while that lives); it writes every set it obtains. Store failures are logged, never returned.
+ *
+ * @since 2.0.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Service, never, AuthApi | AuthConfig | Scope.Scope> = Effect.gen(function* () {
+  const api = yield* AuthApi
+  const config = yield* AuthConfig
+  const store = yield* Effect.serviceOption(TokenStore)
+  const key = { workspace: config.workspace, apiKeyId: config.apiKeyId, apiKeySecret: config.apiKeySecret }
+  const manager = yield* internal.make<AuthSession>({
+    api,
+    config,
+    persistence: Option.getOrUndefined(
+      Option.map(
+        store,
+        (tokenStore): internal.Persistence => ({
+          load: tokenStore.get(key),
+          save: (acquired) => Effect.suspend(() => tokenStore.set(key, new StoredTokenSet(acquired)))
+        })
+      )
+    ),
+    toSession: (cached) =>
+      new AuthSession({
+        accessToken: cached.tokenSet.accessToken,
+        expiresAt: new Date(cached.expiresAt),
+        refreshExpiresAt: new Date(cached.refreshExpiresAt),
+        obtainedAt: new Date(cached.obtainedAt),
+        source: cached.source
+      })
+  })
+  return AuthService.of(manager)
+})
+
+/**
+ * The token manager from the `AuthApi` and `AuthConfig` in the context (see {@link make}).
+ *
+ * A layer value, so Effect builds it once per layer graph however many times it appears, with
+ * whatever `AuthConfig` the first use was given. For several workspaces in one program, wire
+ * each with `RevaultAuth.layer`, `layerConfig` or `fromConfigLayer`, which build new layers on
+ * every call.
+ *
+ * @since 2.0.0
+ * @category layers
+ */
+export const layer: Layer.Layer<AuthService, never, AuthApi | AuthConfig> = Layer.effect(AuthService, make)
 
 /**
  * A layer for your tests: serves a fixed token, or the result of `token` on every read, with no

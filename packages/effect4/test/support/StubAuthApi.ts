@@ -4,8 +4,9 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import { AuthApi, type Service as AuthApiService } from "../../src/AuthApi.js"
-import { make as makeConfig, type Options } from "../../src/AuthConfig.js"
+import { AuthConfig, make as makeConfig, type Options } from "../../src/AuthConfig.js"
 import type { AuthError, Operation } from "../../src/AuthError.js"
+import { make as makeAuthService } from "../../src/AuthService.js"
 import { TokenSet } from "../../src/TokenSet.js"
 
 export interface Issued {
@@ -106,7 +107,17 @@ export const testConfig = (overrides: Partial<Options> = {}) =>
     ...overrides
   }).pipe(Effect.orDie)
 
-// `setup` (a stub API and an AuthService on it) joins this file with the AuthService port.
+/** A stub API and an AuthService on it, built in the current scope. */
+export const setup = (options: StubOptions & { readonly config?: Partial<Options> } = {}) =>
+  Effect.gen(function* () {
+    const stub = yield* makeStubApi(options)
+    const config = yield* testConfig(options.config)
+    const service = yield* makeAuthService.pipe(
+      Effect.provideService(AuthApi, stub.api),
+      Effect.provideService(AuthConfig, config)
+    )
+    return { stub, service, config }
+  })
 
 /** Lets every runnable fiber run until the system is idle at the current TestClock time. */
 export const settle = Effect.gen(function* () {
