@@ -30,7 +30,7 @@ export const maxLifetimeSeconds = 365 * 24 * 60 * 60
 export const Lifetime = Schema.Finite.check(
   Schema.isGreaterThan(0),
   Schema.isLessThanOrEqualTo(maxLifetimeSeconds, {
-    expected: `a lifetime of at most one year (${maxLifetimeSeconds} seconds)`
+    message: `Expected a lifetime of at most one year (${maxLifetimeSeconds} seconds)`
   })
 )
 

@@ -58,6 +58,15 @@ const assertTimelineHolds = (stdout: string) => {
 }
 
 describe("examples run against MockRevault", () => {
+  it.live("the examples run on Node 24 or later, as this line requires", () =>
+    Effect.gen(function* () {
+      const version = yield* Effect.promise(() =>
+        promisify(execFile)(process.execPath, ["-p", "process.versions.node"], { env: { PATH: path } })
+      )
+      assert.isAtLeast(Number(version.stdout.split(".")[0]), 24)
+    })
+  )
+
   it.live(
     "basic.ts calls /users/me",
     () =>

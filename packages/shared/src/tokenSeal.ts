@@ -1,10 +1,12 @@
 /**
- * The at-rest format of stored token sets: an AES-256-GCM envelope whose key is derived with
- * HKDF-SHA-256 from the API key secret and a per-write random salt. Both lines write and read
- * exactly this format, so a store written by one opens in the other.
+ * The at-rest format of stored token sets (version 2): a master key derived once per process and
+ * owner with scrypt from the API key secret, salted with the workspace and key id; per write, an
+ * AES-256-GCM key derived from it with HKDF-SHA-256 and a fresh random salt, a fresh nonce, and
+ * the workspace and key id as authenticated data. Both lines write and read exactly this format,
+ * so a store written by one opens in the other (and entries written by the Effect 3 line 1.x).
  *
- * The secret is taken as a plain string at the call only: callers keep it `Redacted` and unwrap
- * it in the argument list.
+ * The secret is taken as a plain string at the call of {@link masterKey} only: callers keep it
+ * `Redacted` and unwrap it in the argument list. Everything else works from the master key.
  *
  * @since 2.0.0
  */
@@ -27,7 +29,7 @@ export interface Owner {
  * @since 2.0.0
  * @category models
  */
-export type Rejection = "malformed" | "other-workspace" | "other-key" | "corrupt"
+export type Rejection = "malformed" | "other-version" | "other-workspace" | "other-key" | "corrupt"
 
 /**
  * The outcome of {@link open}.
@@ -48,12 +50,13 @@ export type Opened =
 export const format = "effect-revault-auth/token-store"
 
 /**
- * The envelope's `version` field.
+ * The envelope's `version` field. Version 1 derived its keys from the secret with HKDF alone, one
+ * hash per guess; its entries read as "other-version" and are replaced by the next write.
  *
  * @since 2.0.0
  * @category constants
  */
-export const version = 1
+export const version = 2
 
 /**
  * The JSON written to the store: plaintext metadata, then the sealed token set.
@@ -66,7 +69,7 @@ export interface Envelope {
   readonly version: typeof version
   readonly workspace: string
   readonly apiKeyId: string
-  /** Derived from the secret with HKDF: tells "another key wrote this" from "this is damaged". */
+  /** Derived from the master key: tells "another key wrote this" from "this is damaged". */
   readonly keyFingerprint: string
   readonly salt: string
   readonly iv: string
@@ -76,52 +79,73 @@ export interface Envelope {
 
 const stringFields = ["workspace", "apiKeyId", "keyFingerprint", "salt", "iv", "tag", "ciphertext"] as const
 
-const isRecord = (u: unknown): u is { readonly [key: string]: unknown } =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
+// Arrays pass as records, as they did through the Effect 3 schema: they then lack the fields.
+const isRecord = (u: unknown): u is { readonly [key: string]: unknown } => typeof u === "object" && u !== null
 
-// Extra fields are ignored, as a schema struct would.
-const decodeEnvelope = (text: string): Envelope | undefined => {
-  let json: unknown
+const parse = (text: string): unknown => {
   try {
-    json = JSON.parse(text)
+    return JSON.parse(text)
   } catch {
     return undefined
   }
-  if (!isRecord(json) || json.format !== format || json.version !== version) return undefined
-  for (const field of stringFields) if (typeof json[field] !== "string") return undefined
+}
+
+// Extra fields are ignored, as the schema struct of the Effect 3 line does. Our format marker
+// on anything that is not this version's envelope is "other-version", as it is there.
+const decodeEnvelope = (text: string): Envelope | "malformed" | "other-version" => {
+  const json = parse(text)
+  if (!isRecord(json) || json.format !== format) return "malformed"
+  if (json.version !== version) return "other-version"
+  for (const field of stringFields) if (typeof json[field] !== "string") return "other-version"
   return json as unknown as Envelope
 }
 
 const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64")
 
-const secretBytes = (apiKeySecret: string): Buffer => Buffer.from(apiKeySecret, "utf8")
-
-// A per-file random salt gives every write its own AES key, so a nonce can never repeat under one key.
-const encryptionKey = (apiKeySecret: string, salt: Uint8Array): Buffer =>
-  Buffer.from(NodeCrypto.hkdfSync("sha256", secretBytes(apiKeySecret), salt, `${format}/v${version}/aes-256-gcm`, 32))
+// Authenticated but not encrypted: a file copied under another workspace's or key's name fails
+// to open even if the same secret served both. Also the master key's salt, so no guessing work
+// done against one workspace and key serves another.
+const additionalData = (owner: Owner): Buffer =>
+  Buffer.from(JSON.stringify([format, version, owner.workspace, owner.apiKeyId]), "utf8")
 
 /**
- * A public, stable identifier of the key: one-way from the secret, bound to the key id, and
- * unrelated to any encryption key (different HKDF info).
+ * scrypt's cost: 2^14 × 8 × 128 bytes = 16 MiB and some tens of milliseconds, paid once per
+ * process and key. Whoever can read an entry (a shared store, a backup) tests each guess of a
+ * weak secret, through the fingerprint or the ciphertext, at that price.
+ */
+const scryptCost = { N: 2 ** 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }
+
+/**
+ * The key all the others of an owner's entries derive from: scrypt of the secret, salted with
+ * the owner. Computed off the event loop, on libuv's thread pool; each line wraps the callback
+ * in its own effect.
  *
  * @since 2.0.0
  * @category key derivation
  */
-export const keyFingerprint = (owner: Owner, apiKeySecret: string): string =>
-  Buffer.from(
-    NodeCrypto.hkdfSync(
-      "sha256",
-      secretBytes(apiKeySecret),
-      `${format}/key-fingerprint`,
-      `${format}/v${version}/${owner.apiKeyId}`,
-      16
-    )
-  ).toString("hex")
+export const masterKey = (
+  owner: Owner,
+  apiKeySecret: string,
+  callback: (error: Error | null, key: Buffer) => void
+): void => {
+  NodeCrypto.scrypt(Buffer.from(apiKeySecret, "utf8"), additionalData(owner), 32, scryptCost, callback)
+}
 
-// Authenticated but not encrypted: a file copied under another workspace's or key's name fails
-// to open even if the same secret served both.
-const additionalData = (owner: Owner): Buffer =>
-  Buffer.from(JSON.stringify([format, version, owner.workspace, owner.apiKeyId]), "utf8")
+// A per-write random salt gives every write its own AES key, so a nonce can never repeat under one key.
+const encryptionKey = (master: Uint8Array, salt: Uint8Array): Buffer =>
+  Buffer.from(NodeCrypto.hkdfSync("sha256", master, salt, `${format}/v${version}/aes-256-gcm`, 32))
+
+/**
+ * A public, stable identifier of the key: one-way from the master key, and unrelated to any
+ * encryption key (different HKDF info).
+ *
+ * @since 2.0.0
+ * @category key derivation
+ */
+export const keyFingerprint = (master: Uint8Array): string =>
+  Buffer.from(
+    NodeCrypto.hkdfSync("sha256", master, new Uint8Array(0), `${format}/v${version}/key-fingerprint`, 16)
+  ).toString("hex")
 
 /**
  * The store key of an owner's entry: a digest of the workspace and key id only, so a new secret
@@ -138,17 +162,16 @@ export const storageKey = (owner: Owner): string =>
     .slice(0, 32)}.json`
 
 /**
- * Encrypts `plaintext` for `owner` with AES-256-GCM and wraps it in the envelope.
+ * Encrypts `plaintext` for `owner`, whose {@link masterKey} is `master`, and wraps it in the
+ * envelope.
  *
  * @since 2.0.0
  * @category sealing
  */
-export const seal = (owner: Owner, apiKeySecret: string, plaintext: string): string => {
+export const seal = (owner: Owner, master: Uint8Array, plaintext: string): string => {
   const salt = NodeCrypto.randomBytes(16)
   const iv = NodeCrypto.randomBytes(12)
-  const cipher = NodeCrypto.createCipheriv("aes-256-gcm", encryptionKey(apiKeySecret, salt), iv, {
-    authTagLength: 16
-  })
+  const cipher = NodeCrypto.createCipheriv("aes-256-gcm", encryptionKey(master, salt), iv, { authTagLength: 16 })
   cipher.setAAD(additionalData(owner))
   const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
   const envelope: Envelope = {
@@ -156,7 +179,7 @@ export const seal = (owner: Owner, apiKeySecret: string, plaintext: string): str
     version,
     workspace: owner.workspace,
     apiKeyId: owner.apiKeyId,
-    keyFingerprint: keyFingerprint(owner, apiKeySecret),
+    keyFingerprint: keyFingerprint(master),
     salt: base64(salt),
     iv: base64(iv),
     tag: base64(cipher.getAuthTag()),
@@ -168,16 +191,17 @@ export const seal = (owner: Owner, apiKeySecret: string, plaintext: string): str
 const rejected = (rejection: Rejection): Opened => ({ _tag: "Rejected", rejection })
 
 /**
- * Checks and decrypts a stored envelope; says why when it is not `owner`'s or is damaged.
+ * Checks and decrypts a stored envelope with `owner`'s {@link masterKey}; says why when it is not
+ * `owner`'s or is damaged.
  *
  * @since 2.0.0
  * @category sealing
  */
-export const open = (owner: Owner, apiKeySecret: string, text: string): Opened => {
+export const open = (owner: Owner, master: Uint8Array, text: string): Opened => {
   const envelope = decodeEnvelope(text)
-  if (envelope === undefined) return rejected("malformed")
+  if (typeof envelope === "string") return rejected(envelope)
   if (envelope.workspace !== owner.workspace) return rejected("other-workspace")
-  if (envelope.apiKeyId !== owner.apiKeyId || envelope.keyFingerprint !== keyFingerprint(owner, apiKeySecret)) {
+  if (envelope.apiKeyId !== owner.apiKeyId || envelope.keyFingerprint !== keyFingerprint(master)) {
     return rejected("other-key")
   }
   try {
@@ -186,7 +210,7 @@ export const open = (owner: Owner, apiKeySecret: string, text: string): Opened =
     if (iv.length !== 12 || tag.length !== 16) return rejected("corrupt")
     const decipher = NodeCrypto.createDecipheriv(
       "aes-256-gcm",
-      encryptionKey(apiKeySecret, Buffer.from(envelope.salt, "base64")),
+      encryptionKey(master, Buffer.from(envelope.salt, "base64")),
       iv,
       { authTagLength: 16 }
     )
