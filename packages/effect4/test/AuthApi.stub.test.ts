@@ -513,6 +513,16 @@ describe("AuthApi against a stub HttpClient", () => {
         JSON.stringify({ ...tokenSetJson, refreshExpiresInSeconds: 0 }),
         "refreshExpiresInSeconds"
       ],
+      [
+        "a lifetime of 1e13 seconds",
+        JSON.stringify({ ...tokenSetJson, expiresInSeconds: 1e13 }),
+        "expiresInSeconds: Expected a lifetime of at most one year"
+      ],
+      [
+        "a refresh lifetime over one year",
+        JSON.stringify({ ...tokenSetJson, refreshExpiresInSeconds: 31_536_001 }),
+        "refreshExpiresInSeconds: Expected a lifetime of at most one year"
+      ],
       ["an empty access token", JSON.stringify({ ...tokenSetJson, accessToken: "" }), "accessToken"],
       ["a number for the access token", JSON.stringify({ ...tokenSetJson, accessToken: 42 }), "accessToken"],
       ["a JSON array", JSON.stringify([tokenSetJson]), "body: expected a JSON object"]

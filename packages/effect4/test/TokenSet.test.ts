@@ -4,7 +4,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { bodyShape, pointer, type Shape, shape } from "../../shared/test-vectors/openApiShape.js"
-import { AuthenticateRequest, ErrorBody, RefreshRequest, TokenSet } from "../src/TokenSet.js"
+import { AuthenticateRequest, ErrorBody, maxLifetimeSeconds, RefreshRequest, TokenSet } from "../src/TokenSet.js"
 import { readOpenApi, readVector } from "./support/vectors.js"
 
 const validTokenSet = {
@@ -30,6 +30,19 @@ describe("TokenSet", () => {
       assert.notInclude(String(tokens), "AT-SECRET-123")
       assert.notInclude(JSON.stringify(tokens), "AT-SECRET-123")
       assert.notInclude(JSON.stringify(tokens), "RT-SECRET-456")
+    })
+  )
+
+  it.effect("accepts lifetimes of exactly one year, the ceiling", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(maxLifetimeSeconds, 31_536_000)
+      const tokens = yield* decodeTokenSet({
+        ...validTokenSet,
+        expiresInSeconds: maxLifetimeSeconds,
+        refreshExpiresInSeconds: maxLifetimeSeconds
+      })
+      assert.strictEqual(tokens.expiresInSeconds, maxLifetimeSeconds)
+      assert.strictEqual(tokens.refreshExpiresInSeconds, maxLifetimeSeconds)
     })
   )
 
@@ -62,6 +75,10 @@ describe("TokenSet", () => {
     ["a zero refreshExpiresInSeconds", { ...validTokenSet, refreshExpiresInSeconds: 0 }],
     ["an infinite expiresInSeconds", { ...validTokenSet, expiresInSeconds: Number.POSITIVE_INFINITY }],
     ["a NaN expiresInSeconds", { ...validTokenSet, expiresInSeconds: Number.NaN }],
+    // 1e13 s puts the expiry beyond the largest Date; anything past one year is refused.
+    ["an expiresInSeconds of 1e13", { ...validTokenSet, expiresInSeconds: 1e13 }],
+    ["an expiresInSeconds one second over a year", { ...validTokenSet, expiresInSeconds: maxLifetimeSeconds + 1 }],
+    ["a refreshExpiresInSeconds of 1e13", { ...validTokenSet, refreshExpiresInSeconds: 1e13 }],
     ["an empty accessToken", { ...validTokenSet, accessToken: "" }],
     ["an empty refreshToken", { ...validTokenSet, refreshToken: "" }],
     ["a number for accessToken", { ...validTokenSet, accessToken: 42 }],
