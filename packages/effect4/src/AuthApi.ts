@@ -15,6 +15,7 @@ import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as HttpTraceContext from "effect/http/HttpTraceContext"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -214,13 +215,34 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
   const config = yield* AuthConfig
   const client = yield* HttpClient.HttpClient
 
-  const call = <A, I>(operation: Operation, schema: Schema.Codec<A, I>, body: A): Effect.Effect<TokenSet, AuthError> =>
-    HttpClientRequest.post(`${config.baseUrl}${paths[operation]}`).pipe(
+  // The HTTP client's span ends with the request and the response, which render the token set
+  // they carry: a token request is traced by the `RevaultAuth.*` client span alone.
+  const execute = (request: HttpClientRequest.HttpClientRequest) =>
+    client.execute(request).pipe(Effect.provideService(HttpClient.TracerDisabledWhen, () => true))
+
+  // The trace context goes out as the client's span would send it, from ours.
+  const withTraceContext = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.gen(function* () {
+      const span = yield* Effect.option(Effect.currentSpan)
+      const propagate = yield* HttpClient.TracerPropagationEnabled
+      return Option.isSome(span) && propagate
+        ? HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span.value))
+        : request
+    })
+
+  const call = <A, I>(
+    operation: Operation,
+    schema: Schema.Codec<A, I>,
+    body: A
+  ): Effect.Effect<TokenSet, AuthError> => {
+    const url = `${config.baseUrl}${paths[operation]}`
+    return HttpClientRequest.post(url).pipe(
       HttpClientRequest.acceptJson,
       HttpClientRequest.schemaBodyJson(schema)(body),
       // Encoding a struct of strings cannot fail; a failure here is a bug, not an AuthError.
       Effect.orDie,
-      Effect.flatMap(client.execute),
+      Effect.flatMap(withTraceContext),
+      Effect.flatMap(execute),
       Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
       Effect.flatMap(interpret(operation)),
       Effect.catchIf(HttpClientError.isHttpClientError, (error) => Effect.fail(transportError(operation, error))),
@@ -237,9 +259,16 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
       }),
       Effect.withSpan(`RevaultAuth.${operation}`, {
         kind: "client",
-        attributes: { "revault.operation": operation, "revault.workspace": config.workspace }
+        attributes: {
+          "revault.operation": operation,
+          "revault.workspace": config.workspace,
+          "http.request.method": "POST",
+          "url.full": url,
+          "server.address": new URL(url).origin
+        }
       })
     )
+  }
 
   return AuthApi.of({
     authenticate: Effect.suspend(() =>
