@@ -28,6 +28,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as TokenSeal from "./internal/shared/tokenSeal.js"
 import * as internal from "./internal/tokenStore.js"
 import { TokenSet } from "./TokenSet.js"
 
@@ -117,7 +118,7 @@ export class TokenStore extends Context.Tag("effect-revault-auth/TokenStore")<To
 const decodeStored = Schema.decodeUnknownEither(Schema.parseJson(StoredTokenSet))
 const encodeStored = Schema.encodeSync(Schema.parseJson(StoredTokenSet))
 
-const rejectionMessages: Record<internal.Rejection | "undecodable", string> = {
+const rejectionMessages: Record<TokenSeal.Rejection | "undecodable", string> = {
   malformed: "stored token set is not in the expected format; ignoring it",
   "other-version": "stored token set was written in another version of the format; ignoring it",
   "other-workspace": "stored token set is for another workspace; ignoring it",
@@ -136,7 +137,7 @@ const rejectionMessages: Record<internal.Rejection | "undecodable", string> = {
 export const make: Effect.Effect<Service, never, KeyValueStore.KeyValueStore> = Effect.map(
   KeyValueStore.KeyValueStore,
   (store) => {
-    const ignore = (key: Key, reason: internal.Rejection | "undecodable") =>
+    const ignore = (key: Key, reason: TokenSeal.Rejection | "undecodable") =>
       Effect.as(
         Effect.logDebug(rejectionMessages[reason]).pipe(
           Effect.annotateLogs({ workspace: key.workspace, apiKeyId: key.apiKeyId, reason })
@@ -158,19 +159,19 @@ export const make: Effect.Effect<Service, never, KeyValueStore.KeyValueStore> = 
             )
       })
 
-    const read = (key: Key, master: Buffer, text: string): Effect.Effect<Option.Option<StoredTokenSet>> =>
-      Either.match(internal.open(key, master, text), {
-        onLeft: (reason) => ignore(key, reason),
-        onRight: (plaintext) =>
-          Either.match(decodeStored(plaintext), {
+    const read = (key: Key, master: Buffer, text: string): Effect.Effect<Option.Option<StoredTokenSet>> => {
+      const opened = TokenSeal.open(key, master, text)
+      return opened._tag === "Rejected"
+        ? ignore(key, opened.rejection)
+        : Either.match(decodeStored(opened.plaintext), {
             onLeft: () => ignore(key, "undecodable"),
             onRight: (stored) => Effect.succeed(Option.some(stored))
           })
-      })
+    }
 
     return TokenStore.of({
       get: (key) =>
-        store.get(internal.storageKey(key)).pipe(
+        store.get(TokenSeal.storageKey(key)).pipe(
           Effect.mapError((cause) => new TokenStoreError({ operation: "get", cause })),
           Effect.flatMap(
             Option.match({
@@ -182,12 +183,12 @@ export const make: Effect.Effect<Service, never, KeyValueStore.KeyValueStore> = 
       set: (key, value) =>
         Effect.flatMap(masterKey(key, "set"), (master) =>
           Effect.suspend(() =>
-            store.set(internal.storageKey(key), internal.seal(key, master, encodeStored(value)))
+            store.set(TokenSeal.storageKey(key), TokenSeal.seal(key, master, encodeStored(value)))
           ).pipe(Effect.mapError((cause) => new TokenStoreError({ operation: "set", cause })))
         ),
       remove: (key) =>
         store
-          .remove(internal.storageKey(key))
+          .remove(TokenSeal.storageKey(key))
           .pipe(Effect.mapError((cause) => new TokenStoreError({ operation: "remove", cause })))
     })
   }

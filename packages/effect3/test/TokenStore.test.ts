@@ -21,10 +21,12 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as AuthApi from "../src/AuthApi.js"
 import * as AuthService from "../src/AuthService.js"
+import * as TokenSeal from "../src/internal/shared/tokenSeal.js"
 import * as internal from "../src/internal/tokenStore.js"
 import * as MockRevault from "../src/MockRevault.js"
 import { TokenSet } from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
+import { readVector } from "./support/vectors.js"
 
 const demo = MockRevault.demoCredentials
 
@@ -153,8 +155,8 @@ const storeRaw = (
 ) =>
   Effect.flatMap(Effect.orDie(internal.masterKey(demoKey)), (master) =>
     kv.set(
-      internal.storageKey(demoKey),
-      internal.seal(
+      TokenSeal.storageKey(demoKey),
+      TokenSeal.seal(
         demoKey,
         master,
         JSON.stringify({
@@ -218,20 +220,23 @@ describe("TokenStore", () => {
         const kv = yield* KeyValueStore.KeyValueStore
         const store = yield* TokenStore.make
         yield* store.set(key(), sample)
-        const text = Option.getOrThrow(yield* kv.get(internal.storageKey(key())))
+        const text = Option.getOrThrow(yield* kv.get(TokenSeal.storageKey(key())))
         // Same secret, other workspace: the authenticated data does not match.
-        yield* kv.set(internal.storageKey(key("secret-one", "ws-2")), text)
+        yield* kv.set(TokenSeal.storageKey(key("secret-one", "ws-2")), text)
         assert.isTrue(Option.isNone(yield* withLogs(store.get(key("secret-one", "ws-2")))))
         // Metadata rewritten to match: the tag over the authenticated data still refuses it.
-        yield* kv.set(internal.storageKey(key("secret-one", "ws-2")), text.replace('"ws-1"', '"ws-2"'))
+        yield* kv.set(TokenSeal.storageKey(key("secret-one", "ws-2")), text.replace('"ws-1"', '"ws-2"'))
         assert.isTrue(Option.isNone(yield* withLogs(store.get(key("secret-one", "ws-2")))))
         // One ciphertext byte changed.
         const envelope = JSON.parse(text)
         const bytes = Buffer.from(envelope.ciphertext, "base64")
         bytes[0] = (bytes[0] ?? 0) ^ 1
-        yield* kv.set(internal.storageKey(key()), JSON.stringify({ ...envelope, ciphertext: bytes.toString("base64") }))
+        yield* kv.set(
+          TokenSeal.storageKey(key()),
+          JSON.stringify({ ...envelope, ciphertext: bytes.toString("base64") })
+        )
         assert.isTrue(Option.isNone(yield* withLogs(store.get(key()))))
-        yield* kv.set(internal.storageKey(key()), "not json at all")
+        yield* kv.set(TokenSeal.storageKey(key()), "not json at all")
         assert.isTrue(Option.isNone(yield* withLogs(store.get(key()))))
         yield* store.set(key(), sample)
         assert.isTrue(Option.isNone(yield* withLogs(store.get(key("secret-two")))))
@@ -254,14 +259,14 @@ describe("TokenStore", () => {
         const kv = yield* KeyValueStore.KeyValueStore
         const store = yield* TokenStore.make
         yield* store.set(key(), sample)
-        const first = Option.getOrThrow(yield* kv.get(internal.storageKey(key())))
+        const first = Option.getOrThrow(yield* kv.get(TokenSeal.storageKey(key())))
         yield* store.set(key(), sample)
-        const second = Option.getOrThrow(yield* kv.get(internal.storageKey(key())))
+        const second = Option.getOrThrow(yield* kv.get(TokenSeal.storageKey(key())))
         assert.notStrictEqual(JSON.parse(first).ciphertext, JSON.parse(second).ciphertext)
         assert.notStrictEqual(JSON.parse(first).iv, JSON.parse(second).iv)
-        assert.match(internal.storageKey(key()), /^tokens-[0-9a-f]{32}\.json$/)
-        assert.strictEqual(internal.storageKey(key()), internal.storageKey(key("another secret")))
-        assert.notStrictEqual(internal.storageKey(key()), internal.storageKey(key("secret-one", "ws-2")))
+        assert.match(TokenSeal.storageKey(key()), /^tokens-[0-9a-f]{32}\.json$/)
+        assert.strictEqual(TokenSeal.storageKey(key()), TokenSeal.storageKey(key("another secret")))
+        assert.notStrictEqual(TokenSeal.storageKey(key()), TokenSeal.storageKey(key("secret-one", "ws-2")))
       }).pipe(Effect.provide(KeyValueStore.layerMemory))
     )
     it.effect("keys come from scrypt of the secret: a version 1 entry (HKDF alone) is ignored and replaced", () =>
@@ -269,14 +274,14 @@ describe("TokenStore", () => {
         const { lines, withLogs } = captureLogs()
         const kv = yield* KeyValueStore.KeyValueStore
         const store = yield* TokenStore.make
-        yield* kv.set(internal.storageKey(key()), version1Entry)
+        yield* kv.set(TokenSeal.storageKey(key()), version1Entry)
         assert.isTrue(Option.isNone(yield* withLogs(store.get(key()))))
         assert.isTrue(
           lines.some((l) => l.startsWith("DEBUG") && l.includes("reason=other-version")),
           lines.join("\n")
         )
         yield* store.set(key(), sample)
-        const envelope = JSON.parse(Option.getOrThrow(yield* kv.get(internal.storageKey(key()))))
+        const envelope = JSON.parse(Option.getOrThrow(yield* kv.get(TokenSeal.storageKey(key()))))
         assert.strictEqual(envelope.version, 2)
         // A guess of the secret is checked against the fingerprint only through scrypt (2^14, 8, 1),
         // salted with the workspace and key id.
@@ -297,6 +302,54 @@ describe("TokenStore", () => {
         ).toString("hex")
         assert.strictEqual(envelope.keyFingerprint, fingerprint)
         assert.isTrue(Option.isSome(yield* store.get(key())))
+      }).pipe(Effect.provide(KeyValueStore.layerMemory))
+    )
+
+    it.effect("opens the shared token-seal vector, and refuses its rejections for the reason it names", () =>
+      Effect.gen(function* () {
+        const vector = readVector("token-seal.json") as {
+          readonly owner: TokenSeal.Owner
+          readonly apiKeySecret: string
+          readonly storageKey: string
+          readonly entries: ReadonlyArray<{ readonly description: string; readonly envelope: string }>
+          readonly rejections: ReadonlyArray<{
+            readonly name: string
+            readonly text: string
+            readonly rejection: TokenSeal.Rejection
+            readonly apiKeySecret?: string
+            readonly owner?: TokenSeal.Owner
+          }>
+        }
+        const { lines, withLogs } = captureLogs()
+        const kv = yield* KeyValueStore.KeyValueStore
+        const store = yield* TokenStore.make
+        const vectorKey = (owner = vector.owner, secret = vector.apiKeySecret): TokenStore.Key => ({
+          ...owner,
+          apiKeySecret: Redacted.make(secret)
+        })
+        const owner = vectorKey()
+        assert.strictEqual(TokenSeal.storageKey(owner), vector.storageKey)
+        const entry = vector.entries.find((e) => e.description === "TokenStore.make set of a StoredTokenSet")
+        assert.isDefined(entry)
+        yield* kv.set(vector.storageKey, entry?.envelope ?? "")
+        const stored = Option.getOrThrow(yield* store.get(owner))
+        assert.strictEqual(Redacted.value(stored.tokenSet.accessToken), "AT-VECTOR-STORED")
+        assert.strictEqual(Redacted.value(stored.tokenSet.refreshToken), "RT-VECTOR-STORED")
+        assert.deepStrictEqual(
+          [stored.source, stored.sentAt, stored.obtainedAt, stored.expiresAt, stored.refreshExpiresAt],
+          ["refresh", 1_700_000_000_000, 1_700_000_000_250, 1_700_000_300_000, 1_700_001_800_000]
+        )
+        assert.isAtLeast(vector.rejections.length, 10)
+        for (const rejection of vector.rejections) {
+          const reader = vectorKey(rejection.owner, rejection.apiKeySecret)
+          yield* kv.set(TokenSeal.storageKey(reader), rejection.text)
+          lines.length = 0
+          assert.isTrue(Option.isNone(yield* withLogs(store.get(reader))), rejection.name)
+          assert.isTrue(
+            lines.some((l) => l.startsWith("DEBUG") && l.includes(`reason=${rejection.rejection}`)),
+            `${rejection.name}: ${lines.join("\n")}`
+          )
+        }
       }).pipe(Effect.provide(KeyValueStore.layerMemory))
     )
   })
@@ -579,7 +632,7 @@ describe("TokenStore", () => {
             )
         }
         const kv = yield* internal.makeFileSystemStore(dir).pipe(Effect.provideService(FileSystem.FileSystem, full))
-        const error = yield* Effect.flip(kv.set(internal.storageKey(key()), "sealed"))
+        const error = yield* Effect.flip(kv.set(TokenSeal.storageKey(key()), "sealed"))
         assert.strictEqual(error._tag, "SystemError")
         assert.deepStrictEqual(yield* files(dir), [])
       }).pipe(Effect.provide(NodeContext.layer))
@@ -595,7 +648,7 @@ describe("TokenStore", () => {
           const [entry] = yield* files(dir)
           const temporary = (age: number) =>
             Effect.gen(function* () {
-              const name = `.${internal.storageKey(key())}.${crypto.randomUUID()}.tmp`
+              const name = `.${TokenSeal.storageKey(key())}.${crypto.randomUUID()}.tmp`
               const file = NodePath.join(dir, name)
               yield* Effect.promise(() => NodeFs.writeFile(file, "half a wri", { mode: 0o600 }))
               yield* Effect.promise(() => NodeFs.utimes(file, new Date(now - age), new Date(now - age)))

@@ -10,13 +10,18 @@
 // If the offline install fails (no npm cache, say), the test falls back to what npm would have
 // made: the tarball unpacked into node_modules/effect-revault-auth, and every dependency and peer
 // dependency the packed package.json declares linked from the repository's node_modules.
+//
+// A second test installs as the README tells users to, with no fallback: `npm init -y`, then
+// `npm i` of the peers by their ranges and the tarball (from npm's cache where it holds them,
+// else the registry), and there gets a token from MockRevault and `GET /users/me` through
+// `AuthHttpClient`.
 import { execFile } from "node:child_process"
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -61,6 +66,47 @@ const installedVersion = (name: string) => packageJson(join(root, "node_modules"
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "revault-package-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+interface Packed {
+  readonly tarball: string
+  /** The paths the tarball holds, relative to its package folder. */
+  readonly files: ReadonlyArray<string>
+}
+
+// Both tests install the same tarball: built and packed once, into a folder of its own.
+const packDir = mkdtempSync(join(tmpdir(), "revault-pack-"))
+let packed: Packed | undefined
+
+const pack = Effect.gen(function* () {
+  const stage = join(packDir, "stage")
+  mkdirSync(stage)
+  for (const file of ["package.json", "README.md", "LICENSE"]) cpSync(join(root, file), join(stage, file))
+  yield* expectOk(
+    "tsc -p tsconfig.build.json",
+    yield* run(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", join(stage, "dist")], root, 60_000)
+  )
+  // npm pack: only what `files` selects, with the ESM, declarations and source maps.
+  const result = yield* expectOk(
+    "npm pack",
+    yield* run(npm, ["pack", stage, "--pack-destination", packDir, "--json", "--loglevel=error"], packDir, 30_000)
+  )
+  const [entry] = JSON.parse(result.stdout) as ReadonlyArray<{
+    filename: string
+    files: ReadonlyArray<{ path: string }>
+  }>
+  if (entry === undefined) return yield* Effect.dieMessage(`npm pack printed no package:\n${result.stdout}`)
+  return { tarball: join(packDir, entry.filename), files: entry.files.map((f) => f.path) }
+})
+
+beforeAll(async () => {
+  packed = await Effect.runPromise(pack)
+}, 120_000)
+
+afterAll(() => rmSync(packDir, { recursive: true, force: true }))
+
+const packedPackage = Effect.suspend(() =>
+  packed === undefined ? Effect.dieMessage("the package was not packed") : Effect.succeed(packed)
 )
 
 // Run in the new project: imports by name only, as a user's program would.
@@ -109,39 +155,43 @@ export const layer = RevaultAuth.fromConfigLayer(MockRevault.layerAuthConfig())
 export const fault: MockRevault.Fault = MockRevault.Fault.Status({ status: 503 })
 `
 
+// Run in the fresh project (`npm init -y` makes it CommonJS, hence .mjs): imports by name only.
+const freshScript = `
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { AuthHttpClient, AuthService, RevaultAuth } from "effect-revault-auth"
+import * as MockRevault from "effect-revault-auth/MockRevault"
+
+const TestRevault = RevaultAuth.fromConfigLayer(MockRevault.layerAuthConfig()).pipe(
+  Layer.provideMerge(MockRevault.layer())
+)
+
+const program = Effect.gen(function* () {
+  const token = yield* Effect.flatMap(AuthService.AuthService, (auth) => auth.accessToken)
+  const jwt = /^[\\w-]+\\.[\\w-]+\\.[\\w-]+$/.test(Redacted.value(token))
+  console.log(\`token jwt=\${jwt} printed=\${String(token)}\`)
+  const client = yield* AuthHttpClient.AuthHttpClient
+  const response = yield* client.get("/users/me")
+  const user = yield* response.json
+  console.log(\`GET /users/me \${response.status} id=\${user.id} workspace=\${user.workspace}\`)
+  const requests = yield* Effect.flatMap(MockRevault.MockRevault, (mock) => mock.requests)
+  console.log(\`requests \${requests.map((entry) => \`\${entry.route}:\${entry.token ?? "-"}\`).join(",")}\`)
+})
+
+await Effect.runPromise(program.pipe(Effect.provide(TestRevault), Effect.provide(NodeHttpClient.layerUndici)))
+`
+
 describe("the packed package", () => {
   it.live(
     "installs into a new project, imports by name and obtains a token from MockRevault",
     () =>
       Effect.gen(function* () {
         const tmp = yield* tempDir
-        const stage = join(tmp, "stage")
         const project = join(tmp, "project")
-        mkdirSync(stage)
         mkdirSync(project)
-        for (const file of ["package.json", "README.md", "LICENSE"]) cpSync(join(root, file), join(stage, file))
-        yield* expectOk(
-          "tsc -p tsconfig.build.json",
-          yield* run(
-            process.execPath,
-            [tsc, "-p", "tsconfig.build.json", "--outDir", join(stage, "dist")],
-            root,
-            60_000
-          )
-        )
-
-        // npm pack: only what `files` selects, with the ESM, declarations and source maps.
-        const packed = yield* expectOk(
-          "npm pack",
-          yield* run(npm, ["pack", stage, "--pack-destination", tmp, "--json", "--loglevel=error"], tmp, 30_000)
-        )
-        const [pack] = JSON.parse(packed.stdout) as ReadonlyArray<{
-          filename: string
-          files: ReadonlyArray<{ path: string }>
-        }>
-        assert.isDefined(pack)
-        if (pack === undefined) return
-        const files = pack.files.map((f) => f.path)
+        const { files, tarball } = yield* packedPackage
         assert.deepStrictEqual(
           files.filter((f) => !["package.json", "README.md", "LICENSE"].includes(f) && !f.startsWith("dist/")),
           []
@@ -149,7 +199,6 @@ describe("the packed package", () => {
         for (const file of ["index.js", "index.d.ts", "index.js.map", "index.d.ts.map", "MockRevault.js", "cli.js"]) {
           assert.include(files, `dist/${file}`)
         }
-        const tarball = join(tmp, pack.filename)
 
         // A new project; the package and its peers, at the versions this repository was tested with.
         writeFileSync(
@@ -252,4 +301,65 @@ describe("the packed package", () => {
       }).pipe(Effect.scoped),
     120_000
   )
+
+  it.live(
+    "a fresh project: npm init -y, npm i of the peers by range and the tarball, a token and GET /users/me",
+    () =>
+      Effect.gen(function* () {
+        const tmp = yield* tempDir
+        const { tarball } = yield* packedPackage
+        const manifest = packageJson(root) as { peerDependencies?: Record<string, string> }
+        const peers = Object.entries(manifest.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`)
+        assert.sameMembers(peers, ["effect@^3.22.4", "@effect/platform@^0.97.2", "@effect/platform-node@^0.108.2"])
+
+        yield* expectOk("npm init -y", yield* run(npm, ["init", "-y"], tmp, 30_000))
+        // From npm's cache where it holds what the ranges resolve to, else from the registry. No
+        // install script runs (npm 11 runs none it was not told to trust; older npm would).
+        yield* expectOk(
+          "npm i",
+          yield* run(
+            npm,
+            [
+              "i",
+              "--prefer-offline",
+              "--ignore-scripts",
+              "--no-audit",
+              "--no-fund",
+              "--loglevel=error",
+              ...peers,
+              tarball
+            ],
+            tmp,
+            180_000
+          )
+        )
+        const installed = (name: string) => packageJson(join(tmp, "node_modules", name)).version
+        assert.strictEqual(installed("effect-revault-auth"), packageJson(root).version)
+        assert.match(installed("effect"), /^3\./)
+        // One effect for the program and the package: a second copy would split its tags.
+        assert.isFalse(existsSync(join(tmp, "node_modules", "effect-revault-auth", "node_modules", "effect")))
+
+        writeFileSync(join(tmp, "fresh.mjs"), freshScript)
+        const fresh = yield* expectOk("node fresh.mjs", yield* run(process.execPath, ["fresh.mjs"], tmp, 30_000))
+        assert.deepStrictEqual(fresh.stdout.trim().split("\n"), [
+          "token jwt=true printed=<redacted>",
+          "GET /users/me 200 id=usr_demo-key-id workspace=demo",
+          "requests authenticate:-,me:valid"
+        ])
+      }).pipe(Effect.scoped),
+    240_000
+  )
+
+  it("the README installs the effect3 dist-tag with the peers' ranges", () => {
+    const manifest = packageJson(root) as {
+      peerDependencies?: Record<string, string>
+      publishConfig?: { tag?: string }
+    }
+    assert.strictEqual(manifest.publishConfig?.tag, "effect3")
+    const readme = readFileSync(join(root, "README.md"), "utf8")
+    assert.include(readme, "npm i effect-revault-auth@effect3 ")
+    const peers = Object.entries(manifest.peerDependencies ?? {})
+    assert.lengthOf(peers, 3)
+    for (const [name, range] of peers) assert.include(readme, `${name}@${range}`)
+  })
 })

@@ -1,13 +1,15 @@
 /**
  * The two token operations of the Revault API, one HTTP request each, every answer decoded and
  * every failure typed. No retries here: retry policy belongs to the token manager
- * (`AuthService`).
+ * (`AuthService`). A token request's body goes out once, to `baseUrl`: never along a redirect,
+ * even through an `HttpClient` that follows them.
  *
  * @since 2.0.0
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
@@ -15,11 +17,16 @@ import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as HttpTraceContext from "effect/http/HttpTraceContext"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { AuthConfig } from "./AuthConfig.js"
 import {
   type AuthError,
@@ -97,14 +104,51 @@ const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
 const retryAfter = (response: HttpClientResponse.HttpClientResponse, now: number): Option.Option<Duration.Duration> =>
   Option.map(Option.fromUndefinedOr(parseRetryAfter(response.headers["retry-after"], now)), Duration.millis)
 
-// The request's body holds the API key secret or the refresh token, and a response refers to
-// its request and renders it: keep only the request line and the response's status and headers.
+// A token request's body holds the API key secret or a refresh token. It is a stream that yields
+// its bytes once, to the first send: a client that sends the same request again (a redirect it
+// follows, to any origin, or a retry layer) finds it spent and fails before any byte of the body
+// leaves. As a stream it also renders as `Stream` alone wherever the request is kept (a response,
+// an error), never as the JSON it carries.
+class TokenRequestResent extends Data.TaggedError("TokenRequestResent") {
+  override get message(): string {
+    return "the HTTP client sent the token request again (a redirect it follows, or a retry); its body goes out once"
+  }
+}
+
+const sentOnce = (body: HttpBody.Uint8Array): Effect.Effect<HttpBody.HttpBody> =>
+  Effect.map(Ref.make(false), (sent) =>
+    HttpBody.stream(
+      Stream.unwrap(
+        Effect.map(Ref.getAndSet(sent, true), (again) =>
+          again ? Stream.fail(new TokenRequestResent()) : Stream.succeed(body.body)
+        )
+      ),
+      body.contentType,
+      body.contentLength
+    )
+  )
+
+// Transports wrap a body's failure in their own errors, a few levels deep.
+const resent = (cause: unknown): boolean => {
+  let current = cause
+  for (let depth = 0; depth < 4 && Predicate.isObject(current); depth++) {
+    if (current instanceof TokenRequestResent) return true
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return false
+}
+
+const resentDescription = "refused to send the token request again: its HTTP client follows redirects or retries"
+
+// The request's body is spent or unrenderable already, and a response refers to its request and
+// renders it: keep only the request line and the response's status and headers.
 const withoutBody = (reason: HttpClientError.HttpClientErrorReason): HttpClientError.HttpClientErrorReason => {
   const request = HttpClientRequest.setBody(reason.request, HttpBody.empty)
+  const description = resent(reason.cause) ? resentDescription : reason.description
   const facts = {
     request,
     cause: reason.cause,
-    ...(reason.description === undefined ? {} : { description: reason.description })
+    ...(description === undefined ? {} : { description })
   }
   const response = (original: HttpClientResponse.HttpClientResponse) =>
     HttpClientResponse.fromWeb(request, new Response(null, { status: original.status, headers: original.headers }))
@@ -214,13 +258,36 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
   const config = yield* AuthConfig
   const client = yield* HttpClient.HttpClient
 
-  const call = <A, I>(operation: Operation, schema: Schema.Codec<A, I>, body: A): Effect.Effect<TokenSet, AuthError> =>
-    HttpClientRequest.post(`${config.baseUrl}${paths[operation]}`).pipe(
-      HttpClientRequest.acceptJson,
-      HttpClientRequest.schemaBodyJson(schema)(body),
+  // The trace context goes out as the HTTP client's span would send it, from ours.
+  const withTraceContext = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.gen(function* () {
+      const span = yield* Effect.option(Effect.currentSpan)
+      const propagate = (yield* HttpClient.TracerPropagationEnabled) && !(yield* Tracer.DisablePropagation)
+      return Option.isSome(span) && propagate
+        ? HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span.value))
+        : request
+    })
+
+  const call = <A, I>(
+    operation: Operation,
+    schema: Schema.Codec<A, I>,
+    body: A
+  ): Effect.Effect<TokenSet, AuthError> => {
+    const url = `${config.baseUrl}${paths[operation]}`
+    return HttpBody.jsonSchema(schema)(body).pipe(
       // Encoding a struct of strings cannot fail; a failure here is a bug, not an AuthError.
       Effect.orDie,
-      Effect.flatMap(client.execute),
+      Effect.flatMap(sentOnce),
+      Effect.flatMap((encoded) =>
+        withTraceContext(
+          HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson, HttpClientRequest.setBody(encoded))
+        )
+      ),
+      Effect.flatMap((request) =>
+        // The HTTP client's own span ends with the request and the response, which render the
+        // token set they carry: a token request is traced by the `RevaultAuth.*` client span alone.
+        client.execute(request).pipe(Effect.provideService(HttpClient.TracerDisabledWhen, () => true))
+      ),
       Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
       Effect.flatMap(interpret(operation)),
       Effect.catchIf(HttpClientError.isHttpClientError, (error) => Effect.fail(transportError(operation, error))),
@@ -237,9 +304,16 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
       }),
       Effect.withSpan(`RevaultAuth.${operation}`, {
         kind: "client",
-        attributes: { "revault.operation": operation, "revault.workspace": config.workspace }
+        attributes: {
+          "revault.operation": operation,
+          "revault.workspace": config.workspace,
+          "http.request.method": "POST",
+          "url.full": url,
+          "server.address": new URL(url).origin
+        }
       })
     )
+  }
 
   return AuthApi.of({
     authenticate: Effect.suspend(() =>
@@ -254,6 +328,13 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
 })
 
 /**
+ * The service from the `AuthConfig` and `HttpClient` in the context.
+ *
+ * A layer value, so Effect builds it once per layer graph however many times it appears, with
+ * whatever `AuthConfig` the first use was given. For several workspaces in one program, wire
+ * each with `RevaultAuth.layer`, `layerConfig` or `fromConfigLayer`, which build new layers on
+ * every call.
+ *
  * @since 2.0.0
  * @category layers
  */

@@ -128,7 +128,8 @@ export class UnexpectedStatusError extends Schema.TaggedError<UnexpectedStatusEr
 
 /**
  * A 2xx answer whose body is not a valid token set: not JSON, a missing field, a wrong type, a
- * lifetime that is not a positive finite number.
+ * lifetime that is not a positive finite number or is longer than one year
+ * (`TokenSet.maxLifetimeSeconds`).
  *
  * @since 2.0.0
  * @category errors

@@ -43,11 +43,13 @@ export type Route = "authenticate" | "refresh" | "me"
  * - `Status`: answer `status`; `body` is `"documented"` (the document's error body, the default),
  *   `"empty"`, `"html"` (a proxy's error page) or literal text.
  * - `Body`: answer `status` (default 200) with this literal text as JSON.
- * - `MissingField`: a valid token set without `field`.
+ * - `MissingField`: a well-formed token set without `field`. Its tokens are honoured nowhere
+ *   (a client must reject the body, and would learn it from a 401 if it did not).
  * - `Delay`: wait `duration` (on the `Clock`), then answer normally.
  * - `Hang`: never answer.
  * - `Drop`: close the connection without answering.
- * - `Truncate`: send the headers and half of a valid body, then close the connection.
+ * - `Truncate`: send the headers and half of a well-formed body (tokens honoured nowhere), then
+ *   close the connection.
  *
  * @since 2.0.0
  * @category models
@@ -159,7 +161,10 @@ export interface Service {
   readonly takeRequests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
   /** How many requests a route has received. */
   readonly count: (route: Route) => Effect.Effect<number>
-  /** Make the next `times` (default 1) requests to `route` follow `fault`. Faults queue in order. */
+  /**
+   * Make the next `times` (default 1) requests to `route` follow `fault`. Faults queue in order.
+   * A `times` below 1 queues nothing.
+   */
   readonly fault: (route: Route, fault: Fault, times?: number) => Effect.Effect<void>
   /** Drop every queued fault. */
   readonly clearFaults: Effect.Effect<void>
@@ -167,6 +172,13 @@ export interface Service {
   readonly revokeAccessTokens: Effect.Effect<void>
   /** Make every refresh token issued so far invalid. */
   readonly revokeRefreshTokens: Effect.Effect<void>
+  /**
+   * How many refresh grants the mock holds. A grant is dropped when its token is spent, expires
+   * or is revoked, so a long run holds only the grants still usable.
+   *
+   * @since 2.0.0
+   */
+  readonly refreshGrants: Effect.Effect<number>
 }
 
 /**
@@ -197,7 +209,6 @@ interface RefreshGrant {
   readonly workspace: string
   readonly apiKeyId: string
   readonly expiresAt: number
-  readonly generation: number
 }
 
 interface AccessClaims {
@@ -286,9 +297,20 @@ export const make = (options: Options = {}) =>
     // server's fibers touch it, one synchronous step at a time.
     const log: Array<RequestLogEntry> = []
     const faults = yield* Ref.make<ReadonlyArray<QueuedFault>>([])
-    const grants = yield* Ref.make<ReadonlyMap<string, RefreshGrant>>(new Map())
+    // Mutable for the same reason as the log: copying it on every exchange made a long run
+    // quadratic. Insertion order is expiry order (one lifetime, a clock that moves forward), so
+    // the expired grants are at the front. Revocation empties it.
+    const grants = new Map<string, RefreshGrant>()
     const accessGeneration = yield* Ref.make(0)
-    const refreshGeneration = yield* Ref.make(0)
+    // Signs the tokens of bodies a client must reject (MissingField, Truncate): never valid here.
+    const unusableKey = crypto.getRandomValues(new Uint8Array(32))
+
+    const purgeExpiredGrants = (now: number) => {
+      for (const [token, grant] of grants) {
+        if (grant.expiresAt > now) return
+        grants.delete(token)
+      }
+    }
 
     const takeFault = (route: Route) =>
       Ref.modify(faults, (queue): readonly [Fault | undefined, ReadonlyArray<QueuedFault>] => {
@@ -302,7 +324,9 @@ export const make = (options: Options = {}) =>
         return [entry.fault, rest]
       })
 
-    const issue = (apiKeyId: string, workspace: string) =>
+    // `usable: false`: a token set that looks real and is honoured nowhere, for a body the client
+    // must reject; a client that used it anyway would be told so.
+    const issue = (apiKeyId: string, workspace: string, usable = true) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const generation = yield* Ref.get(accessGeneration)
@@ -314,18 +338,15 @@ export const make = (options: Options = {}) =>
             .setJti(crypto.randomUUID())
             .setIssuedAt(Math.floor(now / 1000))
             .setExpirationTime(Math.ceil(claims.expMs / 1000))
-            .sign(signingKey)
+            .sign(usable ? signingKey : unusableKey)
         )
         const refreshToken = `rt_${crypto.randomUUID()}`
-        const refreshGen = yield* Ref.get(refreshGeneration)
-        yield* Ref.update(grants, (map) =>
-          new Map(map).set(refreshToken, {
-            workspace,
-            apiKeyId,
-            expiresAt: now + refreshTtl,
-            generation: refreshGen
+        if (usable) {
+          yield* Effect.sync(() => {
+            purgeExpiredGrants(now)
+            grants.set(refreshToken, { workspace, apiKeyId, expiresAt: now + refreshTtl })
           })
-        )
+        }
         return new TokenSet({
           accessToken: Redacted.make(accessToken),
           expiresInSeconds: accessTtl / 1000,
@@ -378,14 +399,13 @@ export const make = (options: Options = {}) =>
         const { refreshToken, workspace } = decoded.success
         const token = Redacted.value(refreshToken)
         const now = yield* Clock.currentTimeMillis
-        const generation = yield* Ref.get(refreshGeneration)
         // Rotation: a refresh token is good for one use, whatever the outcome.
-        const grant = yield* Ref.modify(grants, (map) => {
-          const next = new Map(map)
-          next.delete(token)
-          return [map.get(token), next] as const
+        const grant = yield* Effect.sync(() => {
+          const found = grants.get(token)
+          grants.delete(token)
+          return found
         })
-        if (grant === undefined || grant.expiresAt <= now || grant.generation < generation) {
+        if (grant === undefined || grant.expiresAt <= now) {
           return errorResponse(401, "Invalid or expired refresh token")
         }
         if (grant.workspace !== workspace) return errorResponse(403, `Refresh token is not for workspace ${workspace}`)
@@ -419,7 +439,7 @@ export const make = (options: Options = {}) =>
             )
 
     const sampleBody = () =>
-      Effect.map(issue(keys[0]?.apiKeyId ?? "none", keys[0]?.workspaces[0] ?? "none"), encodeTokenSet)
+      Effect.map(issue(keys[0]?.apiKeyId ?? "none", keys[0]?.workspaces[0] ?? "none", false), encodeTokenSet)
 
     // Never answers, and holds no timer. Explicitly interruptible: Effect 4's HTTP server runs
     // handlers uninterruptibly, so without it the server's interruption when the client goes
@@ -526,11 +546,14 @@ export const make = (options: Options = {}) =>
       requests: Effect.sync(() => log.slice()),
       takeRequests: Effect.sync(() => log.splice(0)),
       count: (route) => Effect.sync(() => log.reduce((n, e) => (e.route === route ? n + 1 : n), 0)),
-      fault: (route, fault, times = 1) =>
-        Ref.update(faults, (queue) => [...queue, { route, fault, remaining: Math.max(1, times) }]),
+      fault: (route, fault, times = 1) => {
+        const remaining = Math.floor(times)
+        return remaining >= 1 ? Ref.update(faults, (queue) => [...queue, { route, fault, remaining }]) : Effect.void
+      },
       clearFaults: Ref.set(faults, []),
       revokeAccessTokens: Ref.update(accessGeneration, (n) => n + 1),
-      revokeRefreshTokens: Ref.update(refreshGeneration, (n) => n + 1)
+      revokeRefreshTokens: Effect.sync(() => grants.clear()),
+      refreshGrants: Effect.sync(() => grants.size)
     })
   })
 

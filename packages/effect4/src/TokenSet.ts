@@ -11,12 +11,28 @@
 import * as Schema from "effect/Schema"
 
 /**
- * A token lifetime in seconds: a finite number greater than zero.
+ * The longest token lifetime accepted, in seconds: one year (365 days). The vendor's document
+ * bounds neither lifetime; this is our policy on top of it. No real token lives that long, and an
+ * absurd one (1e13 seconds) would put the expiry beyond the largest `Date`.
+ *
+ * @since 2.0.0
+ * @category constants
+ */
+export const maxLifetimeSeconds = 365 * 24 * 60 * 60
+
+/**
+ * A token lifetime in seconds: a finite number greater than zero and at most
+ * {@link maxLifetimeSeconds}.
  *
  * @since 2.0.0
  * @category schemas
  */
-export const Lifetime = Schema.Finite.check(Schema.isGreaterThan(0))
+export const Lifetime = Schema.Finite.check(
+  Schema.isGreaterThan(0),
+  Schema.isLessThanOrEqualTo(maxLifetimeSeconds, {
+    message: `Expected a lifetime of at most one year (${maxLifetimeSeconds} seconds)`
+  })
+)
 
 /**
  * The token set both operations answer with (HTTP 200). The two tokens are `Redacted` as soon as

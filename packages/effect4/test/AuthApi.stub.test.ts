@@ -3,8 +3,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as HttpBody from "effect/http/HttpBody"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
@@ -14,6 +14,7 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as AuthApi from "../src/AuthApi.js"
 import * as AuthConfig from "../src/AuthConfig.js"
@@ -87,6 +88,7 @@ const ok: Reply = respond(200, tokenSetBody, { "content-type": "application/json
 const connectionRefused: Reply = { _tag: "Fail" }
 const never: Reply = { _tag: "Never" }
 const cut: Reply = { _tag: "Cut", partial: tokenSetBody.slice(0, 40) }
+const redirect: Reply = respond(307, "", { location: "https://elsewhere.example/steal" })
 
 interface Recorded {
   readonly method: string
@@ -96,14 +98,27 @@ interface Recorded {
   readonly body: string
 }
 
-const bodyText = (body: HttpBody.HttpBody): string => {
+/** Reads the body as a transport would; a stream body is consumed. */
+const bodyText = (
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<string, HttpClientError.HttpClientError> => {
+  const body = request.body
   switch (body._tag) {
     case "Uint8Array":
-      return new TextDecoder().decode(body.body)
+      return Effect.succeed(new TextDecoder().decode(body.body))
     case "Empty":
-      return ""
+      return Effect.succeed("")
+    case "Stream":
+      return body.stream.pipe(
+        Stream.decodeText,
+        Stream.mkString,
+        Effect.mapError(
+          (cause) =>
+            new HttpClientError.HttpClientError({ reason: new HttpClientError.EncodeError({ request, cause }) })
+        )
+      )
     default:
-      return `<${body._tag} body>`
+      return Effect.succeed(`<${body._tag} body>`)
   }
 }
 
@@ -131,19 +146,20 @@ const stubClient = (replies: ReadonlyArray<Reply>) => {
   const script = [...replies]
   const requests: Array<Recorded> = []
   const client = HttpClient.make((request, url) =>
-    Effect.suspend(() => {
+    Effect.gen(function* () {
       requests.push({
         method: request.method,
         url: url.href,
         headers: { ...request.headers },
-        contentType: request.body._tag === "Uint8Array" ? request.body.contentType : undefined,
-        body: bodyText(request.body)
+        contentType:
+          request.body._tag === "Uint8Array" || request.body._tag === "Stream" ? request.body.contentType : undefined,
+        body: yield* bodyText(request)
       })
       const reply = script.shift()
-      if (reply === undefined) return Effect.die(new Error("the stub has no scripted reply left"))
+      if (reply === undefined) return yield* Effect.die(new Error("the stub has no scripted reply left"))
       switch (reply._tag) {
         case "Fail":
-          return Effect.fail(
+          return yield* Effect.fail(
             new HttpClientError.HttpClientError({
               reason: new HttpClientError.TransportError({
                 request,
@@ -152,9 +168,9 @@ const stubClient = (replies: ReadonlyArray<Reply>) => {
             })
           )
         case "Never":
-          return Effect.never
+          return yield* Effect.never
         default:
-          return Effect.succeed(HttpClientResponse.fromWeb(request, webResponse(reply)))
+          return HttpClientResponse.fromWeb(request, webResponse(reply))
       }
     })
   )
@@ -162,13 +178,18 @@ const stubClient = (replies: ReadonlyArray<Reply>) => {
 }
 
 /** The AuthApi service over a stub answering `replies`. */
-const setup = (replies: ReadonlyArray<Reply>, overrides: Partial<AuthConfig.Options> = {}) =>
+const setup = (
+  replies: ReadonlyArray<Reply>,
+  overrides: Partial<AuthConfig.Options> = {},
+  /** What the user composes onto the transport, e.g. `HttpClient.followRedirects()`. */
+  compose: (client: HttpClient.HttpClient) => HttpClient.HttpClient = (client) => client
+) =>
   Effect.gen(function* () {
     const stub = stubClient(replies)
     const api = yield* Effect.provide(
       AuthApi.AuthApi,
       AuthApi.layer.pipe(
-        Layer.provide(Layer.succeed(HttpClient.HttpClient, stub.client)),
+        Layer.provide(Layer.succeed(HttpClient.HttpClient, compose(stub.client))),
         Layer.provide(AuthConfig.layer({ ...options, ...overrides }))
       )
     )
@@ -513,6 +534,16 @@ describe("AuthApi against a stub HttpClient", () => {
         JSON.stringify({ ...tokenSetJson, refreshExpiresInSeconds: 0 }),
         "refreshExpiresInSeconds"
       ],
+      [
+        "a lifetime of 1e13 seconds",
+        JSON.stringify({ ...tokenSetJson, expiresInSeconds: 1e13 }),
+        "expiresInSeconds: Expected a lifetime of at most one year"
+      ],
+      [
+        "a refresh lifetime over one year",
+        JSON.stringify({ ...tokenSetJson, refreshExpiresInSeconds: 31_536_001 }),
+        "refreshExpiresInSeconds: Expected a lifetime of at most one year"
+      ],
       ["an empty access token", JSON.stringify({ ...tokenSetJson, accessToken: "" }), "accessToken"],
       ["a number for the access token", JSON.stringify({ ...tokenSetJson, accessToken: 42 }), "accessToken"],
       ["a JSON array", JSON.stringify([tokenSetJson]), "body: expected a JSON object"]
@@ -750,7 +781,7 @@ describe("AuthApi against a stub HttpClient", () => {
       it.effect(`${operation} runs inside the RevaultAuth.${operation} client span`, () =>
         Effect.gen(function* () {
           const { spans, tracer } = recordingTracer()
-          const { api } = yield* setup([ok])
+          const { api, requests } = yield* setup([ok])
           yield* call(api, operation).pipe(Effect.withTracer(tracer))
 
           const span = spans.find((s) => s.name === `RevaultAuth.${operation}`)
@@ -763,9 +794,20 @@ describe("AuthApi against a stub HttpClient", () => {
           assert.strictEqual(span.status._tag, "Ended")
           assert.isTrue(span.status._tag === "Ended" && span.status.exit._tag === "Success")
 
-          // The HTTP client's own span is a child of ours.
-          const children = spans.filter((s) => Option.isSome(s.parent) && s.parent.value.spanId === span.spanId)
-          assert.isAtLeast(children.length, 1)
+          // Ours is the only span: the HTTP client's own span would end with the request and the
+          // response, which render the token set. Ours carries its HTTP attributes instead, and the
+          // trace context goes out from it.
+          assert.deepStrictEqual(
+            spans.map((s) => s.name),
+            [`RevaultAuth.${operation}`]
+          )
+          assert.strictEqual(span.attributes.get("http.request.method"), "POST")
+          assert.strictEqual(
+            span.attributes.get("url.full"),
+            `https://api.example.com/v1/rest${AuthApi.paths[operation]}`
+          )
+          assert.strictEqual(span.attributes.get("server.address"), "https://api.example.com")
+          assert.include(requests[0]?.headers.traceparent, span.spanId)
         })
       )
     }
@@ -798,7 +840,7 @@ describe("AuthApi against a stub HttpClient", () => {
         for (let i = 0; i < 5; i++) {
           yield* Effect.result(settle(i % 2 === 0 ? api.authenticate : api.refresh(Redacted.make(REFRESH_TOKEN_IN))))
         }
-        assert.isAtLeast(spans.length, 14)
+        assert.strictEqual(spans.length, 7)
         for (const span of spans) {
           const text = inspect({ attributes: span.attributes, events: span.events }, { depth: 10 })
           assertNoSecretIn(`span ${span.name}`, text)
@@ -808,7 +850,73 @@ describe("AuthApi against a stub HttpClient", () => {
     })
   })
 
+  describe("span exits", () => {
+    /** Every way a tracer or its exporter may turn a span's exit into text. */
+    const exitRenderings = (exit: Exit.Exit<unknown, unknown>): ReadonlyArray<readonly [string, string]> => [
+      ["String", String(exit)],
+      ["JSON.stringify", JSON.stringify(exit) ?? ""],
+      ["util.inspect", inspect(exit, { depth: 10 })],
+      ["Cause.pretty", Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""]
+    ]
+
+    it.effect("no span's exit, attribute or event renders the request body or a token, whatever the outcome", () => {
+      const { spans, tracer } = recordingTracer()
+      return Effect.gen(function* () {
+        const replies: ReadonlyArray<Reply> = [
+          ok,
+          json(401, { message: "invalid api key", code: "BAD_KEY" }),
+          respond(502, html),
+          redirect,
+          connectionRefused,
+          cut,
+          never
+        ]
+        for (const operation of operations) {
+          for (const reply of replies) {
+            const { api } = yield* setup([reply])
+            yield* Effect.result(settle(call(api, operation)))
+          }
+          // A client composed to follow the redirect holds the request of every hop.
+          const { api } = yield* setup([redirect, ok], {}, HttpClient.followRedirects())
+          yield* Effect.result(settle(call(api, operation)))
+        }
+        const ended = spans.flatMap((span) => (span.status._tag === "Ended" ? [[span, span.status.exit] as const] : []))
+        assert.strictEqual(ended.length, spans.length, "every span ended")
+        assert.isAtLeast(ended.length, 2 * (replies.length + 1))
+        for (const [span, exit] of ended) {
+          for (const [how, text] of exitRenderings(exit)) {
+            assertNoSecretIn(`the exit of ${span.name}, by ${how}`, text)
+          }
+          // Deeper than any renderer: no data reachable from the span holds the request body or a token.
+          const reachable = reachableText([exit, [...span.attributes.values()], span.events])
+          assertNoSecretIn(`the data of ${span.name}`, reachable)
+        }
+      }).pipe(Effect.withTracer(tracer))
+    })
+  })
+
   describe("secret hygiene", () => {
+    for (const operation of operations) {
+      it.effect(
+        `${operation}: a client following a redirect cannot send the body again; the error holds no secret`,
+        () =>
+          Effect.gen(function* () {
+            const { api, requests, remaining } = yield* setup([redirect, ok], {}, HttpClient.followRedirects())
+            const error = yield* Effect.flip(call(api, operation))
+            // The second hop found the body spent (the stub records a request once it has read its
+            // body): only the first send carried it.
+            assert.strictEqual(requests.length, 1)
+            assert.strictEqual(remaining(), 1)
+            assert.include(requests[0]?.body, operation === "authenticate" ? SECRET : REFRESH_TOKEN_IN)
+            assert.instanceOf(error, TransportError)
+            assert.strictEqual(error instanceof TransportError ? error.reason : undefined, "Transport")
+            assert.include(error.message, "refused to send the token request again")
+            assert.include(error.message, "https://elsewhere.example/steal")
+            assertNoSecrets(error)
+          })
+      )
+    }
+
     const errorReplies: ReadonlyArray<readonly [string, Reply]> = [
       ["400", json(400, { message: "bad", code: "BAD", issues: [{ message: "workspace" }] })],
       ["401", json(401, { message: "invalid api key", code: "BAD_KEY" })],

@@ -92,12 +92,13 @@ describe("AuthService end to end against MockRevault", () => {
       assert.isAtLeast(acquire.length, 2)
       assert.isTrue(acquire.some((s) => s.attributes.get("revault.source") === "refresh"))
       assert.isTrue(acquire.every((s) => s.attributes.get("revault.workspace") === "demo"))
-      // The library's own spans. (The platform's `POST` span is AuthApi's business: it renders the
-      // request, body included, unless AuthApi disables it as the Effect 3 line does.)
+      // Every span, exits included: a token request is traced by its RevaultAuth span alone.
+      assert.isTrue(
+        spans.every((s) => s.name.startsWith("RevaultAuth.")),
+        spans.map((s) => s.name).join(", ")
+      )
       const spanText = inspect(
-        spans
-          .filter((s) => s.name.startsWith("RevaultAuth."))
-          .map((s) => [s.name, [...s.attributes], s.events, s.status]),
+        spans.map((s) => [s.name, [...s.attributes], s.events, s.status]),
         { depth: 10 }
       )
       for (const secret of [Redacted.value(first), Redacted.value(second), MockRevault.demoCredentials.apiKeySecret]) {

@@ -140,6 +140,60 @@ describe("MockRevault", () => {
     }).pipe(Effect.provide(env))
   )
 
+  it.effect("spent, expired and revoked refresh grants are dropped: the grant map stays bounded", () =>
+    Effect.gen(function* () {
+      const mock = yield* MockRevault.MockRevault
+      // A chain of rotations holds one grant.
+      let refreshToken = ((yield* post("/auth/token", demo)).json as { refreshToken: string }).refreshToken
+      for (let i = 0; i < 20; i++) {
+        const next = yield* post("/auth/token/refresh", { workspace: "demo", refreshToken })
+        assert.strictEqual(next.status, 200)
+        refreshToken = (next.json as { refreshToken: string }).refreshToken
+      }
+      assert.strictEqual(yield* mock.refreshGrants, 1)
+      // Exchanges whose refresh tokens are never spent: held until they expire (120 s).
+      for (let i = 0; i < 20; i++) yield* post("/auth/token", demo)
+      assert.strictEqual(yield* mock.refreshGrants, 21)
+      yield* TestClock.adjust("121 seconds")
+      yield* post("/auth/token", demo)
+      assert.strictEqual(yield* mock.refreshGrants, 1)
+      yield* mock.revokeRefreshTokens
+      assert.strictEqual(yield* mock.refreshGrants, 0)
+    }).pipe(Effect.provide(env))
+  )
+
+  it.effect("a fault queued for 0 times (or fewer) never applies", () =>
+    Effect.gen(function* () {
+      const mock = yield* MockRevault.MockRevault
+      yield* mock.fault("authenticate", MockRevault.Fault.Status({ status: 503 }), 0)
+      yield* mock.fault("authenticate", MockRevault.Fault.Status({ status: 503 }), -1)
+      assert.strictEqual((yield* post("/auth/token", demo)).status, 200)
+      assert.deepStrictEqual(
+        (yield* mock.requests).map((e) => e.fault),
+        [undefined]
+      )
+    }).pipe(Effect.provide(env))
+  )
+
+  it.effect("a MissingField or Truncate body carries no usable token", () =>
+    Effect.gen(function* () {
+      const mock = yield* MockRevault.MockRevault
+      yield* mock.fault("authenticate", MockRevault.Fault.MissingField({ field: "expiresInSeconds" }))
+      const broken = yield* post("/auth/token", demo)
+      assert.strictEqual(broken.status, 200)
+      const set = broken.json as { accessToken: string; refreshToken: string }
+      assert.isString(set.refreshToken)
+      assert.strictEqual(
+        (yield* post("/auth/token/refresh", { workspace: "demo", refreshToken: set.refreshToken })).status,
+        401
+      )
+      assert.strictEqual((yield* me(set.accessToken)).status, 401)
+      yield* mock.fault("authenticate", MockRevault.Fault.Truncate())
+      yield* Effect.result(post("/auth/token", demo))
+      assert.strictEqual(yield* mock.refreshGrants, 0)
+    }).pipe(Effect.provide(env))
+  )
+
   it.effect("the request log never holds a secret", () =>
     Effect.gen(function* () {
       const mock = yield* MockRevault.MockRevault

@@ -3,8 +3,15 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { bodyShape, pointer, type Shape, shape } from "../../shared/test-vectors/openApiShape.js"
-import { AuthenticateRequest, ErrorBody, RefreshRequest, TokenSet } from "../src/TokenSet.js"
+import {
+  bodySchema,
+  bodyShape,
+  pointer,
+  propertyBounds,
+  type Shape,
+  shape
+} from "../../shared/test-vectors/openApiShape.js"
+import { AuthenticateRequest, ErrorBody, maxLifetimeSeconds, RefreshRequest, TokenSet } from "../src/TokenSet.js"
 import { readOpenApi, readVector } from "./support/vectors.js"
 
 const validTokenSet = {
@@ -30,6 +37,19 @@ describe("TokenSet", () => {
       assert.notInclude(String(tokens), "AT-SECRET-123")
       assert.notInclude(JSON.stringify(tokens), "AT-SECRET-123")
       assert.notInclude(JSON.stringify(tokens), "RT-SECRET-456")
+    })
+  )
+
+  it.effect("accepts lifetimes of exactly one year, the ceiling", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(maxLifetimeSeconds, 31_536_000)
+      const tokens = yield* decodeTokenSet({
+        ...validTokenSet,
+        expiresInSeconds: maxLifetimeSeconds,
+        refreshExpiresInSeconds: maxLifetimeSeconds
+      })
+      assert.strictEqual(tokens.expiresInSeconds, maxLifetimeSeconds)
+      assert.strictEqual(tokens.refreshExpiresInSeconds, maxLifetimeSeconds)
     })
   )
 
@@ -62,6 +82,14 @@ describe("TokenSet", () => {
     ["a zero refreshExpiresInSeconds", { ...validTokenSet, refreshExpiresInSeconds: 0 }],
     ["an infinite expiresInSeconds", { ...validTokenSet, expiresInSeconds: Number.POSITIVE_INFINITY }],
     ["a NaN expiresInSeconds", { ...validTokenSet, expiresInSeconds: Number.NaN }],
+    // 1e13 s puts the expiry beyond the largest Date; anything past one year is refused.
+    ["an expiresInSeconds of 1e13", { ...validTokenSet, expiresInSeconds: 1e13 }],
+    ["an expiresInSeconds one second over a year", { ...validTokenSet, expiresInSeconds: maxLifetimeSeconds + 1 }],
+    ["a refreshExpiresInSeconds of 1e13", { ...validTokenSet, refreshExpiresInSeconds: 1e13 }],
+    [
+      "a refreshExpiresInSeconds one second over a year",
+      { ...validTokenSet, refreshExpiresInSeconds: maxLifetimeSeconds + 1 }
+    ],
     ["an empty accessToken", { ...validTokenSet, accessToken: "" }],
     ["an empty refreshToken", { ...validTokenSet, refreshToken: "" }],
     ["a number for accessToken", { ...validTokenSet, accessToken: 42 }],
@@ -87,19 +115,37 @@ interface DriftCase {
   readonly schemas: ReadonlyArray<string>
 }
 
+type Bounds = { readonly [name: string]: { readonly [keyword: string]: number } }
+
 const drift = readVector("openapi-drift.json") as {
   readonly operations: ReadonlyArray<string>
   readonly documentedStatuses: ReadonlyArray<string>
   readonly cases: ReadonlyArray<DriftCase>
+  readonly maxLifetimeSeconds: number
+  readonly bounds: { readonly [schema: string]: Bounds }
 }
 
 const schemas = { TokenSet, ErrorBody, AuthenticateRequest, RefreshRequest } as const
 
 // `toJsonSchemaDocument` puts named definitions under `definitions` and refers to them as `#/$defs/...`.
-const ours = (schema: Schema.Top): Shape => {
+const jsonSchemaOf = (schema: Schema.Top) => {
   const document = Schema.toJsonSchemaDocument(schema)
-  return shape({ $defs: document.definitions }, document.schema)
+  return { root: { $defs: document.definitions }, schema: document.schema }
 }
+
+const ours = (schema: Schema.Top): Shape => {
+  const { root, schema: node } = jsonSchemaOf(schema)
+  return shape(root, node)
+}
+
+const oursBounds = (schema: Schema.Top): Bounds => {
+  const { root, schema: node } = jsonSchemaOf(schema)
+  return propertyBounds(root, node)
+}
+
+// Every property with no bound, apart from those `policy` lists.
+const expectedBounds = (actual: Bounds, policy: Bounds = {}): Bounds =>
+  Object.fromEntries(Object.keys(actual).map((name) => [name, policy[name] ?? {}]))
 
 const assertSameShape = (label: string, actual: Shape, expected: Shape): void => {
   assert.deepStrictEqual(
@@ -112,7 +158,8 @@ const assertSameShape = (label: string, actual: Shape, expected: Shape): void =>
   for (const [name, property] of Object.entries(expected.properties)) {
     assert.strictEqual(actual.properties[name]?.type, property.type, `${label}: type of ${name}`)
   }
-  // The whole resolved tree, nested objects (issues' items) included.
+  // The whole resolved tree, nested objects (issues' items) included. Value bounds are our policy
+  // on top of the document (a non-empty token, a lifetime in (0, one year]) and are pinned apart.
   assert.deepStrictEqual(actual, expected, label)
 }
 
@@ -127,6 +174,27 @@ describe("schema drift against auth.openapi.json", () => {
       for (const path of driftCase.schemas) assertSameShape(path, actual, shape(document, pointer(document, path)))
     })
   }
+
+  it("our value bounds are exactly the vectors' policy; the document declares none", () => {
+    assert.strictEqual(maxLifetimeSeconds, drift.maxLifetimeSeconds)
+    assert.deepStrictEqual(drift.bounds.TokenSet?.expiresInSeconds, {
+      exclusiveMinimum: 0,
+      maximum: maxLifetimeSeconds
+    })
+    for (const driftCase of drift.cases) {
+      const actual = oursBounds(schemas[driftCase.schema])
+      assert.deepStrictEqual(actual, expectedBounds(actual, drift.bounds[driftCase.schema]), driftCase.schema)
+      // A bound the vendor starts documenting must be reconciled with ours, not silently ignored.
+      for (const path of driftCase.bodies) {
+        const documented = propertyBounds(document, bodySchema(document, path))
+        assert.deepStrictEqual(documented, expectedBounds(documented), path)
+      }
+      for (const path of driftCase.schemas) {
+        const documented = propertyBounds(document, pointer(document, path))
+        assert.deepStrictEqual(documented, expectedBounds(documented), path)
+      }
+    }
+  })
 
   it("ErrorBody's issues are a list of { message }", () => {
     const issues = ours(ErrorBody).properties.issues

@@ -1,6 +1,7 @@
 // The structural comparison behind the OpenAPI drift test, free of Effect so that both lines use
 // it: a JSON Schema node reduced to what the drift test compares (type, required as a sorted set,
-// properties, items), with every local `$ref` resolved.
+// properties, items), with every local `$ref` resolved. Value bounds (`maximum`, `minLength`, ...)
+// are not structure: they are read apart, by `propertyBounds`, and pinned as policy.
 
 /** A JSON Schema node with every `$ref` resolved and `required` as a sorted list (a set). */
 export interface Shape {
@@ -54,6 +55,48 @@ export const shape = (root: unknown, value: unknown): Shape => {
   }
 }
 
+/** The keywords that bound a value rather than shape it. */
+export const boundKeywords = [
+  "minimum",
+  "exclusiveMinimum",
+  "maximum",
+  "exclusiveMaximum",
+  "minLength",
+  "maxLength"
+] as const
+
+const resolve = (root: unknown, value: unknown): { readonly [key: string]: unknown } => {
+  if (!isRecord(value)) throw new Error(`not a JSON Schema node: ${JSON.stringify(value)}`)
+  const ref = optionalString(value, "$ref")
+  if (ref === undefined) return value
+  if (!ref.startsWith("#/")) throw new Error(`only local $refs are supported: ${ref}`)
+  return resolve(root, pointer(root, ref.slice(1)))
+}
+
+/** The value bounds each property of `value`, a node of the document `root`, declares, by name. */
+export const propertyBounds = (
+  root: unknown,
+  value: unknown
+): { readonly [name: string]: { readonly [keyword: string]: number } } => {
+  const declared = resolve(root, value).properties ?? {}
+  if (!isRecord(declared)) throw new Error("properties is not an object")
+  const result: Record<string, Record<string, number>> = {}
+  for (const [name, property] of Object.entries(declared)) {
+    const node = resolve(root, property)
+    const bounds: Record<string, number> = {}
+    for (const keyword of boundKeywords) {
+      const bound = node[keyword]
+      if (typeof bound === "number") bounds[keyword] = bound
+      else if (bound !== undefined) throw new Error(`${name}: ${keyword} is not a number`)
+    }
+    result[name] = bounds
+  }
+  return result
+}
+
+/** The JSON Schema of a request or response body. */
+export const bodySchema = (document: unknown, path: string): unknown =>
+  pointer(document, `${path}/content/application~1json/schema`)
+
 /** The shape of a request or response body: its `application/json` schema. */
-export const bodyShape = (document: unknown, path: string): Shape =>
-  shape(document, pointer(document, `${path}/content/application~1json/schema`))
+export const bodyShape = (document: unknown, path: string): Shape => shape(document, bodySchema(document, path))
