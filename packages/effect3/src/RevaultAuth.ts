@@ -7,19 +7,24 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as ParseResult from "effect/ParseResult"
+import type * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as AuthApi from "./AuthApi.js"
 import * as AuthConfig from "./AuthConfig.js"
 import type { AuthConfigError, AuthError } from "./AuthError.js"
 import * as AuthHttpClient from "./AuthHttpClient.js"
 import * as AuthService from "./AuthService.js"
+import { redactAuthorization } from "./internal/redactedRequest.js"
 
 /**
  * Everything {@link layer} provides.
@@ -97,3 +102,153 @@ export const me: Effect.Effect<
     .get("/users/me")
     .pipe(Effect.flatMap(HttpClientResponse.filterStatusOk), Effect.flatMap(HttpClientResponse.schemaBodyJson(User)))
 )
+
+/**
+ * The options of {@link layerTest}.
+ *
+ * @since 1.1.0
+ * @category models
+ */
+export interface TestOptions {
+  /**
+   * The token every request carries: a string, a `Redacted`, or an `Effect` read on every
+   * request, which may fail with any `AuthError` (see `AuthService.layerStub`). Default
+   * `"test-token"`.
+   */
+  readonly token?:
+    | Redacted.Redacted<string>
+    | string
+    | Effect.Effect<Redacted.Redacted<string> | string, AuthError>
+    | undefined
+  /** The API base relative URLs are sent under. Default `https://revault.test/v1/rest`. */
+  readonly baseUrl?: string | URL | undefined
+  /** The workspace `AuthConfig` names. Default `"test"`. */
+  readonly workspace?: string | undefined
+}
+
+/**
+ * What {@link layerTest} saw.
+ *
+ * @since 1.1.0
+ * @category models
+ */
+export interface TestRequestLog {
+  /**
+   * Every request that reached the handler, oldest first, as sent: full URL, headers and body,
+   * with the `Authorization` header's value replaced by `<redacted>`. A replay after a 401 is an
+   * entry of its own; a request refused before sending (a URL outside `baseUrl`) is none.
+   */
+  readonly requests: Effect.Effect<ReadonlyArray<HttpClientRequest.HttpClientRequest>>
+  /** How many times the client dropped its token after a 401. */
+  readonly invalidations: Effect.Effect<number>
+}
+
+/**
+ * The log of the requests {@link layerTest} handled.
+ *
+ * @since 1.1.0
+ * @category tags
+ */
+export class TestRequests extends Context.Tag("effect-revault-auth/TestRequests")<TestRequests, TestRequestLog>() {}
+
+/**
+ * The requests {@link layerTest} handled so far (see {@link TestRequestLog}).
+ *
+ * @since 1.1.0
+ * @category accessors
+ */
+export const testRequests: Effect.Effect<
+  ReadonlyArray<HttpClientRequest.HttpClientRequest>,
+  never,
+  TestRequests
+> = Effect.flatMap(TestRequests, (log) => log.requests)
+
+/**
+ * Everything {@link layerTest} provides.
+ *
+ * @since 1.1.0
+ * @category models
+ */
+export type TestServices =
+  | AuthService.AuthService
+  | AuthHttpClient.AuthHttpClient
+  | AuthConfig.AuthConfig
+  | TestRequests
+
+const isClientResponse = (
+  response: HttpClientResponse.HttpClientResponse | Response
+): response is HttpClientResponse.HttpClientResponse => HttpClientResponse.TypeId in response
+
+/**
+ * A layer for your tests: the real `AuthHttpClient` (relative URLs under `baseUrl`, the bearer
+ * only under it, one replay after a 401 with the token invalidated) over a stub token and your
+ * `handler` in place of the network. No server, no `HttpClient` to provide.
+ *
+ * `handler` receives each request as it would be sent, bearer included, and answers with an
+ * `HttpClientResponse` or a web `Response` (a new one on every call: a body is read once); its
+ * failures reach the caller as they are. What it saw is in {@link TestRequests}, bearer redacted.
+ *
+ * @example
+ * ```ts
+ * import { assert, it } from "@effect/vitest"
+ * import * as Effect from "effect/Effect"
+ * import { RevaultAuth } from "effect-revault-auth"
+ *
+ * it.effect("reads the operator", () =>
+ *   Effect.gen(function* () {
+ *     const user = yield* RevaultAuth.me
+ *     assert.strictEqual(user.name, "Ada")
+ *     const [request] = yield* RevaultAuth.testRequests
+ *     assert.strictEqual(request?.url, "https://revault.test/v1/rest/users/me")
+ *   }).pipe(
+ *     Effect.provide(RevaultAuth.layerTest(() => Effect.succeed(Response.json({ id: 1, name: "Ada" }))))
+ *   )
+ * )
+ * ```
+ *
+ * @since 1.1.0
+ * @category layers
+ */
+export const layerTest = <E extends HttpClientError.HttpClientError = never, R = never>(
+  handler: (
+    request: HttpClientRequest.HttpClientRequest
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse | Response, E, R>,
+  options: TestOptions = {}
+): Layer.Layer<TestServices, AuthConfigError, R> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const config = yield* AuthConfig.make({
+        baseUrl: options.baseUrl ?? "https://revault.test/v1/rest",
+        workspace: options.workspace ?? "test",
+        apiKeyId: "test-key-id",
+        apiKeySecret: "test-key-secret"
+      })
+      const stub = yield* Effect.provide(AuthService.AuthService, AuthService.layerStub(options.token ?? "test-token"))
+      const seen = yield* Ref.make<ReadonlyArray<HttpClientRequest.HttpClientRequest>>([])
+      const invalidated = yield* Ref.make(0)
+      const context = yield* Effect.context<R>()
+      const auth = AuthService.AuthService.of({ ...stub, invalidate: () => Ref.update(invalidated, (n) => n + 1) })
+      const network = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+        (effect) =>
+          Effect.flatMap(effect, (request) =>
+            Ref.update(seen, (requests) => [...requests, redactAuthorization(request)]).pipe(
+              Effect.zipRight(Effect.provide(handler(request), context)),
+              Effect.map((response) =>
+                isClientResponse(response) ? response : HttpClientResponse.fromWeb(request, response)
+              )
+            )
+          ),
+        Effect.succeed
+      )
+      const client = yield* AuthHttpClient.make.pipe(
+        Effect.provideService(AuthService.AuthService, auth),
+        Effect.provideService(AuthConfig.AuthConfig, config),
+        Effect.provideService(HttpClient.HttpClient, network)
+      )
+      return Context.make(AuthService.AuthService, auth).pipe(
+        Context.add(AuthConfig.AuthConfig, config),
+        Context.add(AuthHttpClient.AuthHttpClient, client),
+        Context.add(TestRequests, { requests: Ref.get(seen), invalidations: Ref.get(invalidated) })
+      )
+    })
+  )

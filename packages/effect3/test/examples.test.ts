@@ -89,12 +89,14 @@ describe("examples run against MockRevault", () => {
   )
 
   it.live(
-    "testing.ts shows layerStub and MockRevault",
+    "testing.ts shows layerStub, layerTest and MockRevault",
     () =>
       Effect.gen(function* () {
         const result = yield* run("examples/testing.ts", {})
         assert.strictEqual(result.code, 0, result.stderr)
-        assert.include(result.stdout, "ok - layerStub")
+        assert.include(result.stdout, "ok - layerStub serves")
+        assert.include(result.stdout, "ok - layerStub fails")
+        assert.include(result.stdout, "ok - layerTest")
         assert.include(result.stdout, "ok - MockRevault")
       }),
     60_000

@@ -8,6 +8,7 @@
  * @since 2.0.0
  */
 import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { ErrorIssue } from "./TokenSet.js"
@@ -248,3 +249,149 @@ export class AuthConfigError extends Schema.TaggedError<AuthConfigError>()("Auth
     return `AuthConfigError [${this.field}]: ${this.message}`
   }
 }
+
+/**
+ * What a constructor of a server error ({@link badRequest}, {@link unauthorized},
+ * {@link forbidden}, {@link internalServerError}) may set besides the message. Each field
+ * defaults to what the vendor's API answers: operation `"authenticate"`, the class's status and
+ * its documented code, no issues.
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export interface ServerErrorOverrides {
+  readonly operation?: Operation | undefined
+  readonly status?: number | undefined
+  readonly code?: string | undefined
+  readonly issues?: ReadonlyArray<ErrorIssue> | undefined
+}
+
+const serverError =
+  <A>(
+    make: (fields: {
+      readonly operation: Operation
+      readonly status: number
+      readonly code: string
+      readonly message: string
+      readonly issues: ReadonlyArray<ErrorIssue>
+    }) => A,
+    status: number,
+    code: string,
+    defaultMessage: string
+  ) =>
+  (message: string = defaultMessage, overrides: ServerErrorOverrides = {}): A =>
+    make({
+      operation: overrides.operation ?? "authenticate",
+      status: overrides.status ?? status,
+      code: overrides.code ?? code,
+      message,
+      issues: overrides.issues ?? []
+    })
+
+/**
+ * A {@link BadRequestError} in one call, for tests and stubs: `badRequest("workspace is required")`
+ * is a 400 `BAD_REQUEST` from `authenticate` (see {@link ServerErrorOverrides}).
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export const badRequest: (message?: string, overrides?: ServerErrorOverrides) => BadRequestError = serverError(
+  (fields) => new BadRequestError(fields),
+  400,
+  "BAD_REQUEST",
+  "Invalid input data"
+)
+
+/**
+ * An {@link UnauthorizedError} in one call, for tests and stubs: `unauthorized("Invalid API key")`
+ * is a 401 `UNAUTHORIZED` from `authenticate` (see {@link ServerErrorOverrides}).
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export const unauthorized: (message?: string, overrides?: ServerErrorOverrides) => UnauthorizedError = serverError(
+  (fields) => new UnauthorizedError(fields),
+  401,
+  "UNAUTHORIZED",
+  "Authorization not provided"
+)
+
+/**
+ * A {@link ForbiddenError} in one call, for tests and stubs: `forbidden("no access to workspace")`
+ * is a 403 `FORBIDDEN` from `authenticate` (see {@link ServerErrorOverrides}).
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export const forbidden: (message?: string, overrides?: ServerErrorOverrides) => ForbiddenError = serverError(
+  (fields) => new ForbiddenError(fields),
+  403,
+  "FORBIDDEN",
+  "Insufficient access"
+)
+
+/**
+ * An {@link InternalServerError} in one call, for tests and stubs: a 500 `INTERNAL_SERVER_ERROR`
+ * from `authenticate` (see {@link ServerErrorOverrides}).
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export const internalServerError: (message?: string, overrides?: ServerErrorOverrides) => InternalServerError =
+  serverError((fields) => new InternalServerError(fields), 500, "INTERNAL_SERVER_ERROR", "Internal server error")
+
+/**
+ * An {@link UnexpectedStatusError} in one call, for tests and stubs: `unexpectedStatus(503)` is an
+ * empty 503 from `authenticate`; `retryAfter` is what a `Retry-After` header would have said.
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export const unexpectedStatus = (
+  status: number,
+  overrides: {
+    readonly operation?: Operation | undefined
+    readonly body?: string | undefined
+    readonly retryAfter?: Duration.Input | undefined
+  } = {}
+): UnexpectedStatusError =>
+  new UnexpectedStatusError({
+    operation: overrides.operation ?? "authenticate",
+    status,
+    body: (overrides.body ?? "").slice(0, maxBodyLength),
+    retryAfter: Option.map(Option.fromUndefinedOr(overrides.retryAfter), Duration.fromInputUnsafe)
+  })
+
+/**
+ * A {@link ResponseDecodeError} in one call, for tests and stubs: `responseDecode("accessToken:
+ * missing")` is a 200 from `authenticate` whose body did not decode.
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export const responseDecode = (
+  cause: string,
+  overrides: { readonly operation?: Operation | undefined; readonly status?: number | undefined } = {}
+): ResponseDecodeError =>
+  new ResponseDecodeError({ operation: overrides.operation ?? "authenticate", status: overrides.status ?? 200, cause })
+
+/**
+ * A {@link TransportError} in one call, for tests and stubs: `transport()` is a refused connection
+ * on `authenticate`; `transport("no answer", { reason: "Timeout" })` a request that timed out.
+ * `cause` is what the message describes (a string, or an error whose `code` is shown).
+ *
+ * @since 2.1.0
+ * @category constructors
+ */
+export const transport = (
+  cause: unknown = "connection refused",
+  overrides: {
+    readonly operation?: Operation | undefined
+    readonly reason?: "Timeout" | "Transport" | undefined
+  } = {}
+): TransportError =>
+  new TransportError({
+    operation: overrides.operation ?? "authenticate",
+    reason: overrides.reason ?? "Transport",
+    cause
+  })
