@@ -20,8 +20,8 @@ import * as Stream from "effect/Stream"
 import { AuthConfig } from "./AuthConfig.js"
 import type { AuthError } from "./AuthError.js"
 import { AuthService } from "./AuthService.js"
-import { isUnder } from "./internal/shared/baseUrl.js"
 import { redactError, redactResponse } from "./internal/redactedRequest.js"
+import { isUnder } from "./internal/shared/baseUrl.js"
 
 /**
  * The authenticated client. Its service *is* an `HttpClient`.
