@@ -183,8 +183,8 @@ const versionFlags: ReadonlySet<string> = new Set(["--version", "-v"])
 
 /**
  * Reads `args` (`process.argv` without node and the script). Nothing at all asks for the root
- * page; `--help` or `-h` anywhere for the page of the command named first (the root page if none
- * is); `--version` or `-v` for the version. Anything else, an unknown command included, is run,
+ * page; `--help` or `-h` anywhere for the page of the command named (the root page if none is);
+ * `--version` or `-v` for the version. Anything else, an unknown command included, is run,
  * so the parser reports it.
  *
  * @since 2.0.0
@@ -194,10 +194,11 @@ export const requestOf = (args: ReadonlyArray<string>): Request => {
   const end = args.indexOf("--")
   const flags = end === -1 ? args : args.slice(0, end)
   const first = args[0]
-  const command = commands.find((c) => c.name === first)
   const named = first !== undefined && !first.startsWith("-")
   if (args.length === 0) return { _tag: "Help", command: undefined }
-  if (named && command === undefined) return { _tag: "Run" }
+  if (named && !commands.some((c) => c.name === first)) return { _tag: "Run" }
+  // The first command named, after global flags such as `--log-level debug` if need be.
+  const command = commands.find((c) => flags.includes(c.name))
   if (flags.some((arg) => helpFlags.has(arg))) return { _tag: "Help", command }
   if (flags.some((arg) => versionFlags.has(arg))) return { _tag: "Version" }
   return { _tag: "Run" }
