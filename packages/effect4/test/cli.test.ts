@@ -519,10 +519,7 @@ describe("revault-auth (the built CLI)", () => {
         const result = yield* cli(["whoami"], { ...envOf(mock), REVAULT_REQUEST_TIMEOUT: "500 millis" })
         assert.strictEqual(result.code, 4, result.stderr)
         assert.strictEqual(result.stdout, "")
-        assert.strictEqual(
-          result.stderr,
-          `TransportError: no answer within 500ms (GET ${mock.baseUrl}/users/me)\n`
-        )
+        assert.strictEqual(result.stderr, `TransportError: no answer within 500ms (GET ${mock.baseUrl}/users/me)\n`)
       })
     )
   )

@@ -268,7 +268,8 @@ const table = (rows: ReadonlyArray<readonly [string, string]>): ReadonlyArray<st
   return rows.map(([left, right]) => `  ${left.padEnd(column)}${wrap(right, column + 2)}`)
 }
 
-const flagUsage = (flag: FlagHelp): string => (flag.value === undefined ? `--${flag.name}` : `--${flag.name} ${flag.value}`)
+const flagUsage = (flag: FlagHelp): string =>
+  flag.value === undefined ? `--${flag.name}` : `--${flag.name} ${flag.value}`
 
 const flagRow = (flag: FlagHelp): readonly [string, string] => [
   flagUsage(flag),
@@ -322,10 +323,7 @@ export const helpPage = (
       `revault-auth ${options.version}`,
       wrap("Obtain Revault API access tokens from the command line, or run a mock of the API.", 0),
       ...section("USAGE", ["  revault-auth <command> [flags]"]),
-      ...section(
-        "COMMANDS",
-        table(commands.map((c): readonly [string, string] => [c.name, c.summary]))
-      ),
+      ...section("COMMANDS", table(commands.map((c): readonly [string, string] => [c.name, c.summary]))),
       ...section("FLAGS", table(globalRows)),
       ...section("ENVIRONMENT", environment),
       ...section("EXIT CODES", exitCodes),
