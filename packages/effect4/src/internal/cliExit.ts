@@ -1,6 +1,5 @@
 // How a `revault-auth` run ends: its exit code and the one line it writes to stderr. Kept apart
-// from the commands (`./cli.ts`) because it needs no `@effect/platform-node`: the bin entry uses
-// it even when that optional peer is not installed.
+// from the commands (`./cli.ts`): it needs no `@effect/platform-node` and can be tested alone.
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
