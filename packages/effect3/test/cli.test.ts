@@ -1,8 +1,8 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify, stripVTControlCharacters } from "node:util"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -10,6 +10,8 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import { env } from "../src/AuthConfig.js"
+import { variables } from "../src/internal/shared/cliHelp.js"
 import * as MockRevault from "../src/MockRevault.js"
 
 // These tests run the built `dist/cli.js` as a user's shell would, against a MockRevault server
@@ -21,6 +23,8 @@ const cliPath = fileURLToPath(new URL("../dist/cli.js", import.meta.url))
 const packageVersion: unknown = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version
 
 const jwtLine = /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/
+// Whether `text` holds an ANSI escape sequence (a color, a cursor move).
+const hasAnsi = (text: string): boolean => text.includes("\u001b[")
 
 beforeAll(async () => {
   await promisify(execFile)(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, timeout: 60_000 })
@@ -33,7 +37,7 @@ interface Result {
   readonly stderr: string
 }
 
-// Only PATH is inherited: a REVAULT_* variable of the developer's shell must not leak into a test.
+// Only PATH is inherited: a REVAULT_* variable (or NO_COLOR) of the developer's shell must not leak into a test.
 // The token cache of every child lives here, never in the real home directory; each test's mock
 // listens on its own port, so its tokens land in their own per-server folder.
 const cacheHome = mkdtempSync(join(tmpdir(), "revault-auth-cli-"))
@@ -41,17 +45,27 @@ afterAll(() => rmSync(cacheHome, { recursive: true, force: true }))
 
 const childEnv = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? "", XDG_CACHE_HOME: cacheHome, ...env })
 
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+// Makes the child believe stdout and stderr are terminals, as a shell in a terminal would.
+const fakeTty = "--import=data:text/javascript,process.stdout.isTTY=true;process.stderr.isTTY=true"
+
+const run = (
+  script: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {},
+  nodeOptions: ReadonlyArray<string> = []
+) =>
   Effect.async<Result>((resume) => {
     const child = execFile(
       process.execPath,
-      [cliPath, ...args],
+      [...nodeOptions, script, ...args],
       { cwd: root, env: childEnv(env), timeout: 20_000, killSignal: "SIGKILL" },
       (_error, stdout, stderr) =>
         resume(Effect.succeed({ code: child.exitCode, signal: child.signalCode, stdout, stderr }))
     )
     return Effect.sync(() => child.kill("SIGKILL"))
   })
+
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => run(cliPath, args, env)
 
 const envOf = (mock: MockRevault.Service): Record<string, string> => ({
   REVAULT_API_BASE_URL: mock.baseUrl,
@@ -130,23 +144,97 @@ const collect = (stream: NodeJS.ReadableStream | null) => {
   return () => text
 }
 
+// The built package as installed without `@effect/platform-node`: its dist and package.json, and
+// only the other packages it needs, in a folder with no node_modules above it.
+const installWithoutPlatformNode = Effect.acquireRelease(
+  Effect.sync(() => {
+    const dir = mkdtempSync(join(tmpdir(), "revault-auth-no-platform-"))
+    cpSync(join(root, "dist"), join(dir, "dist"), { recursive: true, dereference: true })
+    cpSync(join(root, "package.json"), join(dir, "package.json"))
+    for (const name of ["effect", "jose", "@effect/platform", "@effect/cli"]) {
+      const target = join(dir, "node_modules", name)
+      mkdirSync(dirname(target), { recursive: true })
+      symlinkSync(join(root, "node_modules", name), target, "dir")
+    }
+    return dir
+  }),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+// Every module a run of the CLI loads, recorded by module hooks into a file of its own.
+const loadedBy = (args: ReadonlyArray<string>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "revault-auth-loads-"))),
+    (dir) =>
+      Effect.gen(function* () {
+        const file = join(dir, "loaded.txt")
+        const hooks = pathToFileURL(fileURLToPath(new URL("./support/recordLoads.mjs", import.meta.url))).href
+        const register = `import{register}from"node:module";register(${JSON.stringify(hooks)},{data:${JSON.stringify(file)}})`
+        const result = yield* run(cliPath, args, {}, [`--import=data:text/javascript,${encodeURIComponent(register)}`])
+        const urls = existsSync(file)
+          ? readFileSync(file, "utf8")
+              .split("\n")
+              .filter((line) => line !== "")
+          : []
+        return { result, urls }
+      }),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
 describe("revault-auth (the built CLI)", () => {
-  it.live("--help lists the subcommands and the exit codes; each subcommand has its own help", () =>
+  it("the help's variables are AuthConfig.env", () => {
+    assert.deepStrictEqual(variables, env)
+  })
+
+  it.live("--help: usage, a one-line summary per command, the variables and the exit codes, no boilerplate", () =>
     Effect.gen(function* () {
-      const help = yield* cli(["--help"])
-      assert.strictEqual(help.code, 0, help.stderr)
-      const text = stripVTControlCharacters(help.stdout)
-      for (const expected of ["token", "whoami", "mock-server", "EXIT CODES", "REVAULT_API_KEY_SECRET"]) {
-        assert.include(text, expected)
+      for (const args of [["--help"], ["-h"], []]) {
+        const help = yield* cli(args)
+        assert.strictEqual(help.code, 0, help.stderr)
+        assert.strictEqual(help.stderr, "")
+        const lines = help.stdout.split("\n")
+        assert.include(lines, "  revault-auth <command> [flags]")
+        for (const command of ["token", "whoami", "mock-server"]) {
+          const row = lines.find((line) => line.startsWith(`  ${command} `))
+          assert.match(row ?? "", new RegExp(`^  ${command} +\\S.{10,}$`), command)
+        }
+        for (const expected of ["EXIT CODES", "REVAULT_API_KEY_SECRET", "--version"]) {
+          assert.include(help.stdout, expected)
+        }
+        for (const boilerplate of ["--wizard", "--completions", "This setting is optional", "A true or false value"]) {
+          assert.notInclude(help.stdout, boilerplate)
+        }
       }
       const token = yield* cli(["token", "--help"])
       assert.strictEqual(token.code, 0, token.stderr)
-      assert.include(stripVTControlCharacters(token.stdout), "--no-cache")
+      assert.include(token.stdout, "revault-auth token [--no-cache]")
+      assert.include(token.stdout, "EXIT CODES")
       const mockServer = yield* cli(["mock-server", "--help"])
       assert.strictEqual(mockServer.code, 0, mockServer.stderr)
-      for (const option of ["--port", "--access-ttl", "--refresh-ttl"]) {
-        assert.include(stripVTControlCharacters(mockServer.stdout), option)
+      for (const [option, fallback] of [
+        ["--port <port>", "0"],
+        ["--access-ttl <seconds>", "300"],
+        ["--refresh-ttl <seconds>", "1800"]
+      ]) {
+        assert.match(mockServer.stdout, new RegExp(`^  ${option} .*Default: ${fallback}\\.$`, "m"), option)
       }
+      assert.notInclude(mockServer.stdout, "This setting is optional")
+    })
+  )
+
+  it.live("--version loads no module beyond the entry, the help module and node's own", () =>
+    Effect.gen(function* () {
+      const { result, urls } = yield* loadedBy(["--version"])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout.trim(), packageVersion)
+      const dist = pathToFileURL(join(root, "dist")).href
+      const allowed = new Set([`${dist}/cli.js`, `${dist}/internal/shared/cliHelp.js`])
+      assert.include(urls, `${dist}/cli.js`, "the hooks saw the entry")
+      assert.deepStrictEqual(
+        urls.filter((url) => !url.startsWith("node:") && !allowed.has(url)),
+        [],
+        "loaded beyond the allow-list"
+      )
     })
   )
 
@@ -284,7 +372,7 @@ describe("revault-auth (the built CLI)", () => {
     })
   )
 
-  it.live("an invalid base URL: exit 2 with AuthConfigError", () =>
+  it.live("an invalid base URL: exit 2 with AuthConfigError naming the variable", () =>
     Effect.gen(function* () {
       const result = yield* cli(["token"], {
         REVAULT_API_BASE_URL: "http://revault.example.com/v1/rest",
@@ -293,7 +381,10 @@ describe("revault-auth (the built CLI)", () => {
         REVAULT_API_KEY_SECRET: "demo-key-secret"
       })
       assert.strictEqual(result.code, 2)
-      assert.match(result.stderr, /^AuthConfigError: baseUrl must use https:.* \(REVAULT_API_BASE_URL\)\n$/)
+      assert.match(
+        result.stderr,
+        /^AuthConfigError: REVAULT_API_BASE_URL must use https: for revault\.example\.com;.*\n$/
+      )
       assert.notInclude(result.stderr, "demo-key-secret")
     })
   )
@@ -329,24 +420,26 @@ describe("revault-auth (the built CLI)", () => {
         yield* mock.fault("me", MockRevault.Fault.Status({ status: 401 }), 2)
         const result = yield* cli(["whoami"], envOf(mock))
         assert.strictEqual(result.code, 3)
-        assert.match(result.stderr, /^ResponseError: /)
+        assert.match(result.stderr, /^StatusCodeError: /)
         assert.strictEqual(yield* mock.count("me"), 2)
       })
     )
   )
 
-  it.live("the server is down: exit 4 with TransportError", () =>
+  it.live("the server is down: exit 4 with one TransportError line, worded once", () =>
     Effect.gen(function* () {
       const baseUrl = yield* closedBaseUrl
-      const result = yield* cli(["token"], {
-        REVAULT_API_BASE_URL: baseUrl,
-        REVAULT_WORKSPACE: "demo",
-        REVAULT_API_KEY_ID: "demo-key-id",
-        REVAULT_API_KEY_SECRET: "demo-key-secret"
-      })
-      assert.strictEqual(result.code, 4)
-      assert.strictEqual(result.stdout, "")
-      assert.match(result.stderr, /^TransportError: /)
+      for (const command of ["token", "whoami"]) {
+        const result = yield* cli([command], {
+          REVAULT_API_BASE_URL: baseUrl,
+          REVAULT_WORKSPACE: "demo",
+          REVAULT_API_KEY_ID: "demo-key-id",
+          REVAULT_API_KEY_SECRET: "demo-key-secret"
+        })
+        assert.strictEqual(result.code, 4, command)
+        assert.strictEqual(result.stdout, "")
+        assert.strictEqual(result.stderr, `TransportError: ECONNREFUSED (POST ${baseUrl}/auth/token)\n`, command)
+      }
     })
   )
 
@@ -390,23 +483,101 @@ describe("revault-auth (the built CLI)", () => {
     )
   )
 
-  it.live("whoami gives up on a hanging /users/me after REVAULT_REQUEST_TIMEOUT: exit 4", () =>
+  it.live("whoami gives up on a hanging /users/me after REVAULT_REQUEST_TIMEOUT: exit 4 with TransportError", () =>
     withMock((mock) =>
       Effect.gen(function* () {
         yield* mock.fault("me", MockRevault.Fault.Hang())
         const result = yield* cli(["whoami"], { ...envOf(mock), REVAULT_REQUEST_TIMEOUT: "500 millis" })
-        assert.strictEqual(result.code, 4)
-        assert.match(result.stderr, /^TimeoutException: /)
+        assert.strictEqual(result.code, 4, result.stderr)
+        assert.strictEqual(result.stdout, "")
+        assert.strictEqual(result.stderr, `TransportError: no answer within 500ms (GET ${mock.baseUrl}/users/me)\n`)
       })
     )
   )
 
-  it.live("an unknown subcommand: exit 1", () =>
+  it.live("whoami against a server that never answers: exit 4 with TransportError, not a bare timeout", () =>
+    withMock((mock) =>
+      Effect.gen(function* () {
+        yield* mock.fault("authenticate", MockRevault.Fault.Hang(), 10)
+        yield* mock.fault("me", MockRevault.Fault.Hang(), 10)
+        const result = yield* cli(["whoami"], { ...envOf(mock), REVAULT_REQUEST_TIMEOUT: "500 millis" })
+        assert.strictEqual(result.code, 4, result.stderr)
+        assert.strictEqual(result.stdout, "")
+        assert.match(result.stderr, /^TransportError: no answer within 500ms \(authenticate\)\n$/)
+        assert.notInclude(result.stderr, "Timeout")
+        assert.strictEqual(yield* mock.count("me"), 0)
+      })
+    )
+  )
+
+  it.live("an unknown subcommand or flag: exit 1, the error on stderr, nothing on stdout", () =>
     Effect.gen(function* () {
-      const result = yield* cli(["tokn"])
-      assert.strictEqual(result.code, 1)
-      assert.include(result.stderr, "mock-server")
+      for (const args of [["tokn"], ["token", "--bogus"], ["mock-server", "--port", "70000"]]) {
+        const result = yield* cli(args)
+        assert.strictEqual(result.code, 1, args.join(" "))
+        assert.strictEqual(result.stdout, "")
+        assert.notStrictEqual(result.stderr, "")
+      }
+      const unknown = yield* cli(["tokn"])
+      assert.include(unknown.stderr, "mock-server")
     })
+  )
+
+  it.live(
+    "no ANSI escapes unless the stream is a terminal, and none there with NO_COLOR or TERM=dumb",
+    () =>
+      Effect.gen(function* () {
+        // A usage error and a configuration error: the parser's output and the CLI's own.
+        const failures = [["token", "--bogus"], ["token"]]
+        const runs = (env: Record<string, string>, nodeOptions: ReadonlyArray<string>) =>
+          Effect.all(
+            [["--help"], ...failures].map((args) => run(cliPath, args, env, nodeOptions)),
+            { concurrency: "unbounded" }
+          )
+        const piped = yield* runs({}, [])
+        assert.deepStrictEqual(
+          piped.map((result) => result.code),
+          [0, 1, 2]
+        )
+        for (const result of piped) {
+          assert.isFalse(hasAnsi(`${result.stdout}${result.stderr}`))
+        }
+
+        const [colored] = yield* runs({ TERM: "xterm-256color" }, [fakeTty])
+        assert.strictEqual(colored?.code, 0, colored?.stderr)
+        assert.isTrue(hasAnsi(colored?.stdout ?? ""), "a terminal gets colors")
+        assert.strictEqual(stripVTControlCharacters(colored?.stdout ?? ""), piped[0]?.stdout)
+
+        for (const env of [{ TERM: "xterm-256color", NO_COLOR: "1" }, { TERM: "dumb" }]) {
+          for (const result of yield* runs(env, [fakeTty])) {
+            assert.isFalse(hasAnsi(`${result.stdout}${result.stderr}`), JSON.stringify(env))
+          }
+        }
+      }),
+    120_000
+  )
+
+  it.live("without @effect/platform-node installed: one line saying what to install, exit 2", () =>
+    Effect.gen(function* () {
+      const dir = yield* installWithoutPlatformNode
+      const script = join(dir, "dist", "cli.js")
+      assert.isFalse(existsSync(join(dir, "node_modules", "@effect", "platform-node")))
+      for (const args of [["token"], ["whoami"], ["mock-server"]]) {
+        const result = yield* run(script, args)
+        assert.strictEqual(result.code, 2, result.stderr)
+        assert.strictEqual(result.stdout, "")
+        assert.strictEqual(
+          result.stderr,
+          "revault-auth needs @effect/platform-node, an optional peer dependency of effect-revault-auth: install it with npm install @effect/platform-node@^0.108.2\n"
+        )
+      }
+      // The help and the version need nothing but the package itself.
+      const help = yield* run(script, ["--help"])
+      assert.strictEqual(help.code, 0, help.stderr)
+      assert.include(help.stdout, "revault-auth <command>")
+      const version = yield* run(script, ["--version"])
+      assert.strictEqual(version.stdout, `${packageVersion}\n`)
+    }).pipe(Effect.scoped)
   )
 
   it.live("mock-server --port 0 prints its base URL and credentials, serves tokens, and stops cleanly on SIGINT", () =>

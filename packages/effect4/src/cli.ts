@@ -6,11 +6,18 @@
  * @since 2.0.0
  */
 import { readFileSync } from "node:fs"
-import * as Effect from "effect/Effect"
-import { ExitCode, missingPeerMessage, teardown } from "./internal/cliExit.js"
+import { canColor, ExitCode, helpPage, missingPeerMessage, requestOf, versionIn } from "./internal/shared/cliHelp.js"
 
 // Beside `dist/cli.js` (and `src/cli.ts`) the package root is one level up.
 const packageJson = new URL("../package.json", import.meta.url)
+
+const readPackageJson = (): string => {
+  try {
+    return readFileSync(packageJson, "utf8")
+  } catch {
+    return ""
+  }
+}
 
 const platformNode = "@effect/platform-node"
 
@@ -23,32 +30,34 @@ const isMissing = (error: unknown, name: string): boolean =>
 // The range this package was built against, for the install command; none if unreadable.
 const peerRange = (name: string): string | undefined => {
   try {
-    const json: unknown = JSON.parse(readFileSync(packageJson, "utf8"))
+    const json: unknown = JSON.parse(readPackageJson())
     const peers = typeof json === "object" && json !== null && "peerDependencies" in json ? json.peerDependencies : {}
-    const entries: ReadonlyArray<[string, unknown]> =
-      typeof peers === "object" && peers !== null ? Object.entries(peers) : []
-    const range = entries.find(([peer]) => peer === name)?.[1]
-    return typeof range === "string" ? range : undefined
+    const range = typeof peers === "object" && peers !== null ? Object.entries(peers).find(([p]) => p === name) : []
+    return typeof range?.[1] === "string" ? range[1] : undefined
   } catch {
     return undefined
   }
 }
 
-// `@effect/platform-node` is an optional peer: the library runs without it, the CLI does not.
-// Without it, one line says what to install instead of a module-resolution stack trace.
-try {
-  const [NodeRuntime, NodeServices, Cli] = await Promise.all([
-    import("@effect/platform-node/NodeRuntime"),
-    import("@effect/platform-node/NodeServices"),
-    import("./internal/cli.js")
-  ])
-  Cli.main(process.argv.slice(2), packageJson).pipe(
-    Effect.provide(NodeServices.layer),
-    // `main` reports failures itself, on stderr; `teardown` turns them into exit codes.
-    NodeRuntime.runMain({ disableErrorReporting: true, teardown })
-  )
-} catch (error) {
-  if (!isMissing(error, platformNode)) throw error
-  process.stderr.write(`${missingPeerMessage(platformNode, peerRange(platformNode))}\n`)
-  process.exitCode = ExitCode.config
+const args = process.argv.slice(2)
+const request = requestOf(args)
+
+// `--version` and `--help` need neither Effect nor the library: answered here, they start as fast
+// as node itself. Everything else loads what its command needs.
+if (request._tag === "Version") {
+  process.stdout.write(`${versionIn(readPackageJson())}\n`)
+} else if (request._tag === "Help") {
+  const colors = canColor(process.stdout, process.env)
+  process.stdout.write(helpPage(request.command, { version: versionIn(readPackageJson()), colors }))
+} else {
+  // `@effect/platform-node` is an optional peer: the library runs without it, the CLI does not.
+  // Without it, one line says what to install instead of a module-resolution stack trace.
+  try {
+    const Cli = await import("./internal/cli.js")
+    Cli.run(args, packageJson)
+  } catch (error) {
+    if (!isMissing(error, platformNode)) throw error
+    process.stderr.write(`${missingPeerMessage(platformNode, peerRange(platformNode))}\n`)
+    process.exitCode = ExitCode.config
+  }
 }

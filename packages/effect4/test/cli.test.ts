@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify, stripVTControlCharacters } from "node:util"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
@@ -10,6 +10,8 @@ import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
+import { env } from "../src/AuthConfig.js"
+import { variables } from "../src/internal/shared/cliHelp.js"
 import * as MockRevault from "../src/MockRevault.js"
 
 // These tests run the built `dist/cli.js` as a user's shell would, against a MockRevault server
@@ -166,23 +168,79 @@ const installWithoutPlatformNode = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
+// Every module a run of the CLI loads, recorded by module hooks into a file of its own.
+const loadedBy = (args: ReadonlyArray<string>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "revault-auth-loads-"))),
+    (dir) =>
+      Effect.gen(function* () {
+        const file = join(dir, "loaded.txt")
+        const hooks = fileURLToPath(new URL("./support/recordLoads.mjs", import.meta.url))
+        const result = yield* run(cliPath, args, { REVAULT_AUTH_LOADED: file }, [`--import=${hooks}`])
+        const urls = existsSync(file)
+          ? readFileSync(file, "utf8")
+              .split("\n")
+              .filter((line) => line !== "")
+          : []
+        return { result, urls }
+      }),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
 describe("revault-auth (the built CLI)", () => {
-  it.live("--help lists the subcommands, the variables and the exit codes; each subcommand has its own help", () =>
+  it("the help's variables are AuthConfig.env", () => {
+    assert.deepStrictEqual(variables, env)
+  })
+
+  it.live("--help: usage, a one-line summary per command, the variables and the exit codes, no boilerplate", () =>
     Effect.gen(function* () {
-      const help = yield* cli(["--help"])
-      assert.strictEqual(help.code, 0, help.stderr)
-      for (const expected of ["token", "whoami", "mock-server", "EXIT CODES", "REVAULT_API_KEY_SECRET"]) {
-        assert.include(help.stdout, expected)
+      for (const args of [["--help"], ["-h"], []]) {
+        const help = yield* cli(args)
+        assert.strictEqual(help.code, 0, help.stderr)
+        assert.strictEqual(help.stderr, "")
+        const lines = help.stdout.split("\n")
+        assert.include(lines, "  revault-auth <command> [flags]")
+        for (const command of ["token", "whoami", "mock-server"]) {
+          const row = lines.find((line) => line.startsWith(`  ${command} `))
+          assert.match(row ?? "", new RegExp(`^  ${command} +\\S.{10,}$`), command)
+        }
+        for (const expected of ["EXIT CODES", "REVAULT_API_KEY_SECRET", "--version"]) {
+          assert.include(help.stdout, expected)
+        }
+        for (const boilerplate of ["--wizard", "--completions", "GLOBAL FLAGS"]) {
+          assert.notInclude(help.stdout, boilerplate)
+        }
       }
       const token = yield* cli(["token", "--help"])
       assert.strictEqual(token.code, 0, token.stderr)
-      assert.include(token.stdout, "--no-cache")
+      assert.include(token.stdout, "revault-auth token [--no-cache]")
       assert.include(token.stdout, "EXIT CODES")
       const mockServer = yield* cli(["mock-server", "--help"])
       assert.strictEqual(mockServer.code, 0, mockServer.stderr)
-      for (const option of ["--port", "--access-ttl", "--refresh-ttl"]) {
-        assert.include(mockServer.stdout, option)
+      for (const [option, fallback] of [
+        ["--port <port>", "0"],
+        ["--access-ttl <seconds>", "300"],
+        ["--refresh-ttl <seconds>", "1800"]
+      ]) {
+        assert.match(mockServer.stdout, new RegExp(`^  ${option} .*Default: ${fallback}\\.$`, "m"), option)
       }
+      assert.notInclude(mockServer.stdout, "--wizard")
+    })
+  )
+
+  it.live("--version loads no module beyond the entry, the help module and node's own", () =>
+    Effect.gen(function* () {
+      const { result, urls } = yield* loadedBy(["--version"])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout.trim(), packageVersion)
+      const dist = pathToFileURL(join(root, "dist")).href
+      const allowed = new Set([`${dist}/cli.js`, `${dist}/internal/shared/cliHelp.js`])
+      assert.include(urls, `${dist}/cli.js`, "the hooks saw the entry")
+      assert.deepStrictEqual(
+        urls.filter((url) => !url.startsWith("node:") && !allowed.has(url)),
+        [],
+        "loaded beyond the allow-list"
+      )
     })
   )
 
@@ -339,7 +397,10 @@ describe("revault-auth (the built CLI)", () => {
         REVAULT_API_KEY_SECRET: "demo-key-secret"
       })
       assert.strictEqual(result.code, 2)
-      assert.match(result.stderr, /^AuthConfigError: baseUrl must use https:.* \(REVAULT_API_BASE_URL\)\n$/)
+      assert.match(
+        result.stderr,
+        /^AuthConfigError: REVAULT_API_BASE_URL must use https: for revault\.example\.com;.*\n$/
+      )
       assert.notInclude(result.stderr, "demo-key-secret")
     })
   )
@@ -350,11 +411,7 @@ describe("revault-auth (the built CLI)", () => {
         for (const command of ["token", "whoami"]) {
           const blank = yield* cli([command], { ...envOf(mock), REVAULT_API_KEY_SECRET: "   " })
           assert.strictEqual(blank.code, 2, blank.stderr)
-          assert.strictEqual(
-            blank.stderr,
-            "AuthConfigError: apiKeySecret must not be empty (REVAULT_API_KEY_SECRET)\n",
-            command
-          )
+          assert.strictEqual(blank.stderr, "AuthConfigError: REVAULT_API_KEY_SECRET must not be empty\n", command)
           const empty = yield* cli([command], { ...envOf(mock), REVAULT_API_KEY_SECRET: "" })
           assert.strictEqual(empty.code, 2, empty.stderr)
           assert.strictEqual(empty.stderr, "ConfigError: REVAULT_API_KEY_SECRET is missing\n", command)
@@ -413,7 +470,7 @@ describe("revault-auth (the built CLI)", () => {
         })
         assert.strictEqual(result.code, 4, command)
         assert.strictEqual(result.stdout, "")
-        assert.match(result.stderr, /^TransportError: /, command)
+        assert.strictEqual(result.stderr, `TransportError: ECONNREFUSED (POST ${baseUrl}/auth/token)\n`, command)
       }
     })
   )
@@ -462,7 +519,7 @@ describe("revault-auth (the built CLI)", () => {
         const result = yield* cli(["whoami"], { ...envOf(mock), REVAULT_REQUEST_TIMEOUT: "500 millis" })
         assert.strictEqual(result.code, 4, result.stderr)
         assert.strictEqual(result.stdout, "")
-        assert.match(result.stderr, /^TransportError: .*no answer within/)
+        assert.strictEqual(result.stderr, `TransportError: no answer within 500ms (GET ${mock.baseUrl}/users/me)\n`)
       })
     )
   )
@@ -475,7 +532,7 @@ describe("revault-auth (the built CLI)", () => {
         const result = yield* cli(["whoami"], { ...envOf(mock), REVAULT_REQUEST_TIMEOUT: "500 millis" })
         assert.strictEqual(result.code, 4, result.stderr)
         assert.strictEqual(result.stdout, "")
-        assert.match(result.stderr, /^TransportError: /)
+        assert.match(result.stderr, /^TransportError: no answer within 500ms \(authenticate\)\n$/)
         assert.strictEqual(yield* mock.count("me"), 0)
       })
     )
@@ -523,8 +580,9 @@ describe("revault-auth (the built CLI)", () => {
     Effect.gen(function* () {
       const dir = yield* installWithoutPlatformNode
       assert.isFalse(existsSync(join(dir, "node_modules", "@effect", "platform-node")))
-      for (const args of [["token"], ["--help"]]) {
-        const result = yield* run(join(dir, "dist", "cli.js"), args)
+      const script = join(dir, "dist", "cli.js")
+      for (const args of [["token"], ["whoami"], ["mock-server"]]) {
+        const result = yield* run(script, args)
         assert.strictEqual(result.code, 2, result.stderr)
         assert.strictEqual(result.stdout, "")
         assert.strictEqual(
@@ -532,6 +590,12 @@ describe("revault-auth (the built CLI)", () => {
           "revault-auth needs @effect/platform-node, an optional peer dependency of effect-revault-auth: install it with npm install @effect/platform-node@^4.1.0\n"
         )
       }
+      // The help and the version need nothing but the package itself.
+      const help = yield* run(script, ["--help"])
+      assert.strictEqual(help.code, 0, help.stderr)
+      assert.include(help.stdout, "revault-auth <command>")
+      const version = yield* run(script, ["--version"])
+      assert.strictEqual(version.stdout, `${packageVersion}\n`)
     })
   )
 

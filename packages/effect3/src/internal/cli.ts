@@ -1,15 +1,16 @@
-// The commands of `revault-auth`, kept apart from the bin entry (`src/cli.ts`) so that importing
-// them runs nothing.
+// The commands of `revault-auth`, kept apart from the bin entry (`src/cli.ts`), which answers
+// `--help` and `--version` without loading this module. Each command loads the modules it needs
+// when it runs: `token` never loads the mock server, `mock-server` never the token cache.
 import { createHash } from "node:crypto"
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
-import * as Span from "@effect/cli/HelpDoc/Span"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Path from "@effect/platform/Path"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
@@ -24,31 +25,10 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AuthConfig, env, fromConfig } from "../AuthConfig.js"
-import { AuthConfigError, isAuthError } from "../AuthError.js"
-import { AuthService } from "../AuthService.js"
-import * as MockRevault from "../MockRevault.js"
-import * as RevaultAuth from "../RevaultAuth.js"
-import * as TokenStore from "../TokenStore.js"
+import { AuthConfigError, isAuthError, TransportError } from "../AuthError.js"
+import { canColor, commands, ExitCode, mockServerDefaults, mockServerFlags, tokenFlags } from "./shared/cliHelp.js"
 
-/**
- * The process exit codes of `revault-auth`.
- *
- * @since 0.1.0
- * @category constants
- */
-export const ExitCode = {
-  ok: 0,
-  other: 1,
-  config: 2,
-  auth: 3,
-  server: 4
-} as const
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+export { ExitCode } from "./shared/cliHelp.js"
 
 const authStatuses: ReadonlySet<number> = new Set([400, 401, 403])
 
@@ -83,18 +63,57 @@ const named = (path: ReadonlyArray<string>, message: string): string => {
   return path.length === 0 ? shown : `${path.join(".")}: ${shown}`
 }
 
-const configErrorMessages = (error: ConfigError.ConfigError): ReadonlyArray<string> =>
+const configErrorMessages = (error: ConfigError.ConfigError): ReadonlyArray<{ path: string; text: string }> =>
   ConfigError.reduceWithContext(error, undefined, {
-    andCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
-    orCase: (_, left: ReadonlyArray<string>, right: ReadonlyArray<string>) => [...left, ...right],
-    missingDataCase: (_, path, message) => [path.length === 0 ? message : `${path.join(".")} is missing`],
-    invalidDataCase: (_, path, message) => [named(path, message)],
-    sourceUnavailableCase: (_, path, message) => [named(path, message)],
-    unsupportedCase: (_, path, message) => [named(path, message)]
+    andCase: (_, left: ReadonlyArray<{ path: string; text: string }>, right) => [...left, ...right],
+    orCase: (_, left: ReadonlyArray<{ path: string; text: string }>, right) => [...left, ...right],
+    missingDataCase: (_, path, message) => [
+      { path: path.join("."), text: path.length === 0 ? message : `${path.join(".")} is missing` }
+    ],
+    invalidDataCase: (_, path, message) => [{ path: path.join("."), text: named(path, message) }],
+    sourceUnavailableCase: (_, path, message) => [{ path: path.join("."), text: named(path, message) }],
+    unsupportedCase: (_, path, message) => [{ path: path.join("."), text: named(path, message) }]
   })
+
+// One problem per variable: the alternatives of one value (a duration as text, or as a number)
+// each fail, and the first says what is expected.
+const configProblems = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  const seen = new Set<string>()
+  return configErrorMessages(error).flatMap(({ path, text }) => {
+    if (path !== "" && seen.has(path)) return []
+    seen.add(path)
+    return [text]
+  })
+}
 
 const variableOf = (field: string): Option.Option<string> =>
   Option.fromNullable(Object.entries(env).find(([option]) => option === field)?.[1])
+
+// The codes of an error and its causes (`ECONNREFUSED`, `UND_ERR_SOCKET`): what went wrong on the wire.
+const codesOf = (error: unknown): ReadonlyArray<string> => {
+  const codes: Array<string> = []
+  let current = error
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && typeof current.code === "string") codes.push(current.code)
+    current = "cause" in current ? current.cause : undefined
+  }
+  return codes
+}
+
+// One line for a request that got no answer, the same for the token requests and `/users/me`:
+// what happened, then where.
+const transportLine = (what: ReadonlyArray<string | undefined>, where: string): string => {
+  const said = what.filter((part): part is string => part !== undefined && part !== "")
+  return `TransportError: ${said.length === 0 ? "no connection" : said.join(": ")} (${where})`
+}
+
+const describeTransport = (error: TransportError): string => {
+  const cause = error.cause
+  if (HttpClientError.isHttpClientError(cause) && cause._tag === "RequestError") {
+    return transportLine([cause.description, ...codesOf(cause.cause)], cause.methodAndUrl)
+  }
+  return transportLine([cause instanceof Error ? cause.message : undefined, ...codesOf(cause)], error.operation)
+}
 
 /**
  * The one line written to stderr for a failure: `<Tag>: <message>`. The library's errors never
@@ -104,13 +123,24 @@ const variableOf = (field: string): Option.Option<string> =>
  * @category exit codes
  */
 export const describeError = (error: unknown): string => {
-  if (ConfigError.isConfigError(error)) return `ConfigError: ${configErrorMessages(error).join("; ")}`
-  // The option's name is the library's word; a shell user set the variable.
+  if (ConfigError.isConfigError(error)) return `ConfigError: ${configProblems(error).join("; ")}`
+  // Every value the CLI configures comes from a variable: name it, not the library's option.
   if (error instanceof AuthConfigError) {
     return Option.match(variableOf(error.field), {
       onNone: () => `AuthConfigError: ${error.message}`,
-      onSome: (variable) => `AuthConfigError: ${error.message} (${variable})`
+      onSome: (variable) =>
+        error.message.startsWith(`${error.field} `)
+          ? `AuthConfigError: ${variable}${error.message.slice(error.field.length)}`
+          : `AuthConfigError: ${error.message} (${variable})`
     })
+  }
+  if (error instanceof TransportError) return describeTransport(error)
+  // Named by their reason, as Effect 4 names them: `TransportError`, `StatusCodeError`, ...
+  if (HttpClientError.isHttpClientError(error)) {
+    if (error._tag === "RequestError" && error.reason === "Transport") {
+      return transportLine([error.description, ...codesOf(error.cause)], error.methodAndUrl)
+    }
+    return `${error.reason}Error: ${error.message}`
   }
   if (error instanceof Error) {
     const tag = "_tag" in error && typeof error._tag === "string" ? error._tag : error.name
@@ -122,8 +152,8 @@ export const describeError = (error: unknown): string => {
 }
 
 /**
- * Reports how a command ended on stderr. A usage error was already explained by `@effect/cli`
- * with the help text, and an interruption (Ctrl-C) is the user's own doing: neither is repeated.
+ * Reports how a command ended on stderr. A usage error was already explained by `@effect/cli`,
+ * and an interruption (Ctrl-C) is the user's own doing: neither is repeated.
  *
  * @since 0.1.0
  * @category exit codes
@@ -155,99 +185,97 @@ export const teardown = <E, A>(exit: Exit.Exit<A, E>, onExit: (code: number) => 
   )
 }
 
-const code = (value: ExitCode, meaning: string): [Span.Span, HelpDoc.HelpDoc] => [
-  Span.text(String(value)),
-  HelpDoc.p(meaning)
-]
+// --- commands ---------------------------------------------------------------------------------
 
-// The footer of every help page, `revault-auth --help` and `revault-auth token --help` alike.
-const footer = HelpDoc.blocks([
-  HelpDoc.h1("ENVIRONMENT"),
-  HelpDoc.p(
-    `token and whoami read ${env.baseUrl} (including /v1/rest), ${env.workspace}, ${env.apiKeyId}, ${env.apiKeySecret}, and the optional ${env.requestTimeout}, ${env.refreshAt} and ${env.expirySkew}.`
-  ),
-  HelpDoc.h1("EXIT CODES"),
-  HelpDoc.p('A failure is written to stderr as "<Tag>: <message>", never with a secret, and ends with:'),
-  HelpDoc.descriptionList([
-    code(ExitCode.ok, "success (and a mock-server stopped by SIGINT or SIGTERM)"),
-    code(ExitCode.other, "any other failure, including a usage error"),
-    code(
-      ExitCode.config,
-      `configuration error (ConfigError, AuthConfigError): a missing or invalid ${env.baseUrl}, ${env.workspace}, ${env.apiKeyId}, ${env.apiKeySecret}, ...`
-    ),
-    code(
-      ExitCode.auth,
-      "the API key or token was refused with 400, 401 or 403 (BadRequestError, UnauthorizedError, ForbiddenError)"
-    ),
-    code(
-      ExitCode.server,
-      "server or transport error (InternalServerError, UnexpectedStatusError, ResponseDecodeError, TransportError, HTTP client errors, no answer in time)"
-    )
+const summaryOf = (name: string): string => commands.find((command) => command.name === name)?.description ?? ""
+
+// What `token` and `whoami` need, loaded when one of them runs.
+const authModules = Effect.promise(async () => {
+  const [RevaultAuth, AuthServiceModule, TokenStore, NodeHttpClient] = await Promise.all([
+    import("../RevaultAuth.js"),
+    import("../AuthService.js"),
+    import("../TokenStore.js"),
+    import("@effect/platform-node/NodeHttpClient")
   ])
-])
+  return {
+    RevaultAuth,
+    AuthService: AuthServiceModule.AuthService,
+    TokenStore,
+    revault: RevaultAuth.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici))
+  }
+})
 
-const revault = RevaultAuth.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici))
+const noCache = Options.boolean(tokenFlags.noCache.name).pipe(Options.withDescription(tokenFlags.noCache.description))
 
-const noCache = Options.boolean("no-cache").pipe(
-  Options.withDescription(
-    `Neither read nor write the token cache (by default an encrypted file per server, workspace and key under $XDG_CACHE_HOME/revault-auth or ~/.cache/revault-auth, mode 0600).`
-  )
-)
-
-// One cache directory per server, so tokens of one server (a restarted mock, say) are never
-// offered to another for the same workspace and key.
-const tokenCache = Layer.unwrapEffect(
+const token = Command.make("token", { noCache }, ({ noCache }) =>
   Effect.gen(function* () {
-    // The whole configuration, not the base URL alone: a failure here names every missing or
-    // invalid variable at once, as the layer's own reading would.
-    const baseUrl = String((yield* fromConfig()).baseUrl)
-    const path = yield* Path.Path
-    const root = yield* TokenStore.defaultDirectory
-    const server = createHash("sha256").update(baseUrl.replace(/\/+$/, "")).digest("hex").slice(0, 16)
-    return TokenStore.layerFileSystem(path.join(root, server))
+    const { AuthService, TokenStore, revault } = yield* authModules
+    const program = Effect.gen(function* () {
+      const auth = yield* AuthService
+      yield* Console.log(Redacted.value(yield* auth.accessToken))
+    }).pipe(Effect.provide(revault))
+    if (noCache) return yield* program
+    // One cache directory per server, so tokens of one server (a restarted mock, say) are never
+    // offered to another for the same workspace and key.
+    const tokenCache = Layer.unwrapEffect(
+      Effect.gen(function* () {
+        // The whole configuration, not the base URL alone: a failure here names every missing or
+        // invalid variable at once, as the layer's own reading would.
+        const baseUrl = String((yield* fromConfig()).baseUrl)
+        const path = yield* Path.Path
+        const root = yield* TokenStore.defaultDirectory
+        const server = createHash("sha256").update(baseUrl.replace(/\/+$/, "")).digest("hex").slice(0, 16)
+        return TokenStore.layerFileSystem(path.join(root, server))
+      })
+    )
+    // The store is provided around the layers, so AuthService finds it when it is built.
+    return yield* Effect.provide(program, tokenCache)
   })
-)
-
-const token = Command.make("token", { noCache }, ({ noCache }) => {
-  const program = Effect.gen(function* () {
-    const auth = yield* AuthService
-    const accessToken = yield* auth.accessToken
-    yield* Console.log(Redacted.value(accessToken))
-  }).pipe(Effect.provide(revault))
-  // The store is provided around the layers, so AuthService finds it when it is built.
-  return noCache ? program : Effect.provide(program, tokenCache)
-}).pipe(
-  Command.withDescription(
-    `Print a fresh access token and a newline to stdout, for curl -H "Authorization: Bearer $(npx revault-auth token)".`
-  )
-)
-
-const encodeUser = Schema.encode(RevaultAuth.User)
+).pipe(Command.withDescription(summaryOf("token")))
 
 const whoami = Command.make("whoami", {}, () =>
   Effect.gen(function* () {
-    const config = yield* AuthConfig
-    // The client imposes no deadline on resources, and a CLI must not hang on one.
-    const user = yield* RevaultAuth.me.pipe(Effect.timeout(config.requestTimeout))
-    yield* Console.log(JSON.stringify(yield* encodeUser(user), null, 2))
-  }).pipe(Effect.provide(revault))
-).pipe(Command.withDescription("Call GET /users/me and print the user as JSON."))
+    const { AuthService, RevaultAuth, revault } = yield* authModules
+    const program = Effect.gen(function* () {
+      const auth = yield* AuthService
+      const config = yield* AuthConfig
+      // The token first, bounded by the token requests' own deadline and failing as they do
+      // (a `TransportError` when the server never answers), not by the deadline below.
+      yield* auth.accessToken
+      // The client imposes no deadline on resources, and a CLI must not hang on one: no answer
+      // in time is a transport failure, like a refused connection.
+      const user = yield* RevaultAuth.me.pipe(
+        Effect.timeoutFail({
+          duration: config.requestTimeout,
+          onTimeout: () =>
+            new HttpClientError.RequestError({
+              request: HttpClientRequest.get(`${config.baseUrl}/users/me`),
+              reason: "Transport",
+              description: `no answer within ${Duration.format(config.requestTimeout)}`
+            })
+        })
+      )
+      yield* Console.log(JSON.stringify(yield* Schema.encode(RevaultAuth.User)(user), null, 2))
+    })
+    return yield* Effect.provide(program, revault)
+  })
+).pipe(Command.withDescription(summaryOf("whoami")))
 
-const seconds = (name: string, fallback: number, description: string) =>
-  Options.integer(name).pipe(
+const seconds = (flag: { readonly name: string; readonly description: string; readonly default: number }) =>
+  Options.integer(flag.name).pipe(
     Options.withSchema(Schema.Int.pipe(Schema.positive())),
-    Options.withDefault(fallback),
-    Options.withDescription(`${description} in seconds.`)
+    Options.withDefault(flag.default),
+    Options.withDescription(flag.description)
   )
 
 const mockServerOptions = {
-  port: Options.integer("port").pipe(
+  port: Options.integer(mockServerFlags.port.name).pipe(
     Options.withSchema(Schema.Int.pipe(Schema.between(0, 65535))),
-    Options.withDefault(0),
-    Options.withDescription("Port on 127.0.0.1; 0 picks a free one.")
+    Options.withDefault(mockServerDefaults.port),
+    Options.withDescription(mockServerFlags.port.description)
   ),
-  accessTtl: seconds("access-ttl", 300, "Access token lifetime"),
-  refreshTtl: seconds("refresh-ttl", 1800, "Refresh token lifetime")
+  accessTtl: seconds(mockServerFlags.accessTtl),
+  refreshTtl: seconds(mockServerFlags.refreshTtl)
 }
 
 // The client never hands out a token within `expirySkew` (default 30 s) of its expiry, and
@@ -258,43 +286,39 @@ const skewFor = (accessTtl: number): Option.Option<string> =>
 
 const mockServer = Command.make("mock-server", mockServerOptions, ({ accessTtl, port, refreshTtl }) =>
   Effect.gen(function* () {
-    const mock = yield* MockRevault.MockRevault
-    const skew = skewFor(accessTtl)
-    // Every line is valid shell: the first is a comment, the rest can be pasted as they are.
-    const lines = [
-      `# Mock Revault on ${mock.baseUrl} (access tokens ${accessTtl} s, refresh tokens ${refreshTtl} s); Ctrl-C stops it`,
-      `export ${env.baseUrl}=${mock.baseUrl}`,
-      `export ${env.workspace}=${mock.credentials.workspace}`,
-      `export ${env.apiKeyId}=${mock.credentials.apiKeyId}`,
-      // The mock's demo key is public test data.
-      `export ${env.apiKeySecret}=${Redacted.value(mock.credentials.apiKeySecret)}`,
-      ...Option.toArray(Option.map(skew, (s) => `export ${env.expirySkew}='${s}'`))
-    ]
-    yield* Console.log(lines.join("\n"))
-    return yield* Effect.never
-  }).pipe(
-    Effect.provide(
+    const MockRevault = yield* Effect.promise(() => import("../MockRevault.js"))
+    const program = Effect.gen(function* () {
+      const mock = yield* MockRevault.MockRevault
+      const skew = skewFor(accessTtl)
+      // Every line is valid shell: the first is a comment, the rest can be pasted as they are.
+      const lines = [
+        `# Mock Revault on ${mock.baseUrl} (access tokens ${accessTtl} s, refresh tokens ${refreshTtl} s); Ctrl-C stops it`,
+        `export ${env.baseUrl}=${mock.baseUrl}`,
+        `export ${env.workspace}=${mock.credentials.workspace}`,
+        `export ${env.apiKeyId}=${mock.credentials.apiKeyId}`,
+        // The mock's demo key is public test data.
+        `export ${env.apiKeySecret}=${Redacted.value(mock.credentials.apiKeySecret)}`,
+        ...Option.toArray(Option.map(skew, (s) => `export ${env.expirySkew}='${s}'`))
+      ]
+      yield* Console.log(lines.join("\n"))
+      return yield* Effect.never
+    })
+    return yield* Effect.provide(
+      program,
       MockRevault.layer({
         port,
         accessTokenTtl: Duration.seconds(accessTtl),
         refreshTokenTtl: Duration.seconds(refreshTtl)
       })
     )
-  )
-).pipe(
-  Command.withDescription(
-    "Run the mock Revault API on 127.0.0.1 for local development and print its base URL and demo credentials as export lines. Stops on SIGINT or SIGTERM."
-  )
-)
+  })
+).pipe(Command.withDescription(summaryOf("mock-server")))
 
-// Without a subcommand there is nothing to do but explain; the annotation breaks the type cycle.
+// The bin entry prints the help pages itself; a bare `revault-auth` never reaches the parser.
 const showHelp = (): Effect.Effect<never, ValidationError.ValidationError> =>
   Effect.fail(ValidationError.helpRequested(root.descriptor))
 
-const root = Command.make("revault-auth", {}, showHelp).pipe(
-  Command.withDescription("Obtain Revault API access tokens from the command line, or run a mock of the API."),
-  Command.withSubcommands([token, whoami, mockServer])
-)
+const root = Command.make("revault-auth", {}, showHelp).pipe(Command.withSubcommands([token, whoami, mockServer]))
 
 const PackageJson = Schema.parseJson(Schema.Struct({ version: Schema.String }))
 
@@ -308,8 +332,8 @@ const versionOf = (packageJson: URL) =>
 
 /**
  * The whole CLI: parses `argv` (as `process.argv`), runs the command and reports a failure on
- * stderr. Logs go to stderr, so stdout holds only what a command prints, and only errors are
- * logged unless `--log-level` asks for more.
+ * stderr. Logs go to stderr, without colors unless it is a terminal, so stdout holds only what a
+ * command prints; only errors are logged unless `--log-level` asks for more.
  *
  * @since 0.1.0
  * @category constructors
@@ -317,9 +341,27 @@ const versionOf = (packageJson: URL) =>
 export const main = (argv: ReadonlyArray<string>, packageJson: URL) =>
   Effect.gen(function* () {
     const version = yield* versionOf(packageJson)
-    yield* Command.run(root, { name: "revault-auth", version, footer })(argv)
+    yield* Command.run(root, { name: "revault-auth", version })(argv)
   }).pipe(
     Effect.tapErrorCause(report),
     Logger.withMinimumLogLevel(LogLevel.Error),
-    Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true })))
+    Effect.provide(
+      Logger.replace(
+        Logger.defaultLogger,
+        Logger.prettyLogger({ stderr: true, colors: canColor(process.stderr, process.env) })
+      )
+    )
+  )
+
+/**
+ * Runs {@link main} on Node and exits with its {@link ExitCode}.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (argv: ReadonlyArray<string>, packageJson: URL): void =>
+  main(argv, packageJson).pipe(
+    Effect.provide(NodeContext.layer),
+    // `main` reports failures itself, on stderr; `teardown` turns them into exit codes.
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })
   )

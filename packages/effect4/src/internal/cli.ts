@@ -1,14 +1,15 @@
-// The commands of `revault-auth`, kept apart from the bin entry (`src/cli.ts`) so that importing
-// them runs nothing.
+// The commands of `revault-auth`, kept apart from the bin entry (`src/cli.ts`), which answers
+// `--help` and `--version` without loading this module. Each command loads the modules it needs
+// when it runs: `token` never loads the mock server, `mock-server` never the token cache.
 import { createHash } from "node:crypto"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as CliError from "effect/cli/CliError"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import type * as HelpDoc from "effect/cli/HelpDoc"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -24,12 +25,9 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { AuthConfig, type Options as AuthConfigOptions, env } from "../AuthConfig.js"
-import { AuthService } from "../AuthService.js"
-import * as MockRevault from "../MockRevault.js"
-import * as RevaultAuth from "../RevaultAuth.js"
-import * as TokenStore from "../TokenStore.js"
-import { ConfigProblems, ExitCode, report } from "./cliExit.js"
+import { ConfigProblems, report, teardown } from "./cliExit.js"
 import { nonNegativeDuration } from "./config.js"
+import { type CommandHelp, canColor, commands, helpPage, mockServerFlags, tokenFlags } from "./shared/cliHelp.js"
 
 // --- configuration ----------------------------------------------------------------------------
 
@@ -83,74 +81,30 @@ export const readOptions: Effect.Effect<AuthConfigOptions, ConfigProblems> = Eff
 
 // --- output -----------------------------------------------------------------------------------
 
-/**
- * Whether a stream may receive ANSI escapes: only a terminal, and never with `NO_COLOR` set (to
- * anything but the empty string, as https://no-color.org says) or `TERM=dumb`.
- */
-export const canColor = (
-  stream: { readonly isTTY?: boolean | undefined },
-  environment: Readonly<Record<string, string | undefined>>
-): boolean => stream.isTTY === true && (environment.NO_COLOR ?? "") === "" && environment.TERM !== "dumb"
-
-const bold = (colors: boolean) => (text: string) => (colors ? `\x1b[1m${text}\x1b[0m` : text)
-
-const table = (rows: ReadonlyArray<readonly [string, string]>): ReadonlyArray<string> =>
-  rows.map(([left, right]) => `  ${left.padEnd(6)}${right}`)
-
-// The footer of every help page, `revault-auth --help` and `revault-auth token --help` alike.
-const footer = (colors: boolean): string =>
-  [
-    bold(colors)("ENVIRONMENT"),
-    `  token and whoami read ${env.baseUrl} (including /v1/rest), ${env.workspace}, ${env.apiKeyId}, ${env.apiKeySecret}, and the optional ${env.requestTimeout}, ${env.refreshAt} and ${env.expirySkew}.`,
-    `  Output has no ANSI colors unless it goes to a terminal; NO_COLOR or TERM=dumb turn them off there too.`,
-    "",
-    bold(colors)("EXIT CODES"),
-    '  A failure is written to stderr as "<Tag>: <message>", never with a secret, and ends with:',
-    ...table([
-      [String(ExitCode.ok), "success (and a mock-server stopped by SIGINT or SIGTERM)"],
-      [String(ExitCode.other), "any other failure, including a usage error"],
-      [
-        String(ExitCode.config),
-        `configuration error (ConfigError, AuthConfigError): a missing or invalid ${env.baseUrl}, ${env.workspace}, ${env.apiKeyId}, ${env.apiKeySecret}, ...; or @effect/platform-node not installed`
-      ],
-      [
-        String(ExitCode.auth),
-        "the API key or token was refused with 400, 401 or 403 (BadRequestError, UnauthorizedError, ForbiddenError, StatusCodeError)"
-      ],
-      [
-        String(ExitCode.server),
-        "server or transport error (InternalServerError, UnexpectedStatusError, ResponseDecodeError, TransportError, other HTTP client errors)"
-      ]
-    ]),
-    ""
-  ].join("\n")
-
-const formatter = (colors: boolean): CliOutput.Formatter => {
-  const base = CliOutput.defaultFormatter({ colors })
-  return {
-    ...base,
-    formatHelpDoc: (doc: HelpDoc.HelpDoc) => `${base.formatHelpDoc(doc).replace(/\n*$/, "\n\n")}${footer(colors)}`,
-    // The bare version, for scripts that compare it.
-    formatVersion: (_name, version) => version
-  }
-}
+const commandOf = (path: ReadonlyArray<string> | undefined): CommandHelp | undefined =>
+  commands.find((command) => command.name === path?.[1])
 
 /**
- * Help and the version go to stdout. A usage error goes, help and all, to stderr: what a script
- * captures from stdout is never a help page.
+ * Help goes to stdout. A usage error goes, help and all, to stderr: what a script captures from
+ * stdout is never a help page. The pages are `cliHelp`'s, the ones the bin entry prints for
+ * `--help`, whichever way they are asked for.
  */
-const presenter = (colors: { readonly stdout: boolean; readonly stderr: boolean }): CliOutput.Presenter => {
-  const out = formatter(colors.stdout)
-  const err = formatter(colors.stderr)
+const presenter = (
+  version: string,
+  colors: { readonly stdout: boolean; readonly stderr: boolean }
+): CliOutput.Presenter => {
+  const err = CliOutput.defaultFormatter({ colors: colors.stderr })
   return {
     present: (event) => {
       switch (event._tag) {
         case "Help":
-          return Console.log(out.formatHelpDoc(event.helpDoc))
+          return Console.log(helpPage(commandOf(event.helpDoc.commandPath), { version, colors: colors.stdout }))
         case "InvalidInvocation":
-          return Console.error(`${err.formatHelpDoc(event.helpDoc)}${err.formatErrors(event.errors)}`)
+          return Console.error(
+            `${helpPage(commandOf(event.helpDoc.commandPath), { version, colors: colors.stderr })}\n${err.formatErrors(event.errors)}`
+          )
         case "Version":
-          return Console.log(out.formatVersion(event.name, event.version))
+          return Console.log(version)
       }
     }
   }
@@ -158,49 +112,61 @@ const presenter = (colors: { readonly stdout: boolean; readonly stderr: boolean 
 
 // --- commands ---------------------------------------------------------------------------------
 
-const revault = (options: AuthConfigOptions) =>
-  RevaultAuth.layer(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
+const descriptionOf = (name: CommandHelp["name"]): string =>
+  commands.find((command) => command.name === name)?.description ?? ""
 
-const noCache = Flag.Boolean("no-cache").pipe(
+// What `token` and `whoami` need, loaded when one of them runs.
+const authModules = Effect.promise(async () => {
+  const [RevaultAuth, AuthServiceModule, TokenStore, NodeHttpClient] = await Promise.all([
+    import("../RevaultAuth.js"),
+    import("../AuthService.js"),
+    import("../TokenStore.js"),
+    import("@effect/platform-node/NodeHttpClient")
+  ])
+  return {
+    RevaultAuth,
+    AuthService: AuthServiceModule.AuthService,
+    TokenStore,
+    revault: (options: AuthConfigOptions) => RevaultAuth.layer(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  }
+})
+
+const noCache = Flag.Boolean(tokenFlags.noCache.name).pipe(
   Flag.withDefault(false),
-  Flag.withDescription(
-    "Neither read nor write the token cache (by default an encrypted file per server, workspace and key under $XDG_CACHE_HOME/revault-auth or ~/.cache/revault-auth, mode 0600)."
-  )
+  Flag.withDescription(tokenFlags.noCache.description)
 )
-
-// One cache directory per server, so tokens of one server (a restarted mock, say) are never
-// offered to another for the same workspace and key.
-const tokenCache = (baseUrl: string | URL) =>
-  Layer.unwrap(
-    Effect.gen(function* () {
-      const path = yield* Path.Path
-      const root = yield* TokenStore.defaultDirectory
-      const server = createHash("sha256").update(String(baseUrl).replace(/\/+$/, "")).digest("hex").slice(0, 16)
-      return TokenStore.layerFileSystem(path.join(root, server))
-    })
-  )
 
 const token = Command.make("token", { noCache }, ({ noCache }) =>
   Effect.gen(function* () {
     const options = yield* readOptions
+    const { AuthService, TokenStore, revault } = yield* authModules
     const program = Effect.gen(function* () {
       const auth = yield* AuthService
       yield* Console.log(Redacted.value(yield* auth.accessToken))
     }).pipe(Effect.provide(revault(options)))
+    if (noCache) return yield* program
+    // One cache directory per server, so tokens of one server (a restarted mock, say) are never
+    // offered to another for the same workspace and key.
+    const tokenCache = Layer.unwrap(
+      Effect.gen(function* () {
+        const path = yield* Path.Path
+        const root = yield* TokenStore.defaultDirectory
+        const server = createHash("sha256")
+          .update(String(options.baseUrl).replace(/\/+$/, ""))
+          .digest("hex")
+          .slice(0, 16)
+        return TokenStore.layerFileSystem(path.join(root, server))
+      })
+    )
     // The store is provided around the layers, so AuthService finds it when it is built.
-    return yield* noCache ? program : Effect.provide(program, tokenCache(options.baseUrl))
+    return yield* Effect.provide(program, tokenCache)
   })
-).pipe(
-  Command.withDescription(
-    'Print a fresh access token and a newline to stdout, for curl -H "Authorization: Bearer $(npx revault-auth token)".'
-  )
-)
-
-const encodeUser = Schema.encodeEffect(RevaultAuth.User)
+).pipe(Command.withDescription(descriptionOf("token")))
 
 const whoami = Command.make("whoami", {}, () =>
   Effect.gen(function* () {
     const options = yield* readOptions
+    const { AuthService, RevaultAuth, revault } = yield* authModules
     const program = Effect.gen(function* () {
       const auth = yield* AuthService
       const config = yield* AuthConfig
@@ -223,33 +189,33 @@ const whoami = Command.make("whoami", {}, () =>
             )
         })
       )
-      yield* Console.log(JSON.stringify(yield* encodeUser(user), null, 2))
+      yield* Console.log(JSON.stringify(yield* Schema.encodeEffect(RevaultAuth.User)(user), null, 2))
     })
     return yield* Effect.provide(program, revault(options))
   })
-).pipe(Command.withDescription("Call GET /users/me and print the user as JSON."))
+).pipe(Command.withDescription(descriptionOf("whoami")))
 
-const seconds = (name: string, fallback: number, description: string) =>
-  Flag.Int(name).pipe(
+const seconds = (flag: { readonly name: string; readonly description: string; readonly default: number }) =>
+  Flag.Int(flag.name).pipe(
     Flag.filter(
       (n) => n > 0,
       () => "a positive whole number of seconds"
     ),
-    Flag.withDefault(fallback),
-    Flag.withDescription(`${description} in seconds.`)
+    Flag.withDefault(flag.default),
+    Flag.withDescription(flag.description)
   )
 
-const mockServerFlags = {
-  port: Flag.Int("port").pipe(
+const mockServerOptions = {
+  port: Flag.Int(mockServerFlags.port.name).pipe(
     Flag.filter(
       (n) => n >= 0 && n <= 65535,
       () => "a port between 0 and 65535"
     ),
-    Flag.withDefault(0),
-    Flag.withDescription("Port on 127.0.0.1; 0 picks a free one.")
+    Flag.withDefault(mockServerFlags.port.default),
+    Flag.withDescription(mockServerFlags.port.description)
   ),
-  accessTtl: seconds("access-ttl", 300, "Access token lifetime"),
-  refreshTtl: seconds("refresh-ttl", 1800, "Refresh token lifetime")
+  accessTtl: seconds(mockServerFlags.accessTtl),
+  refreshTtl: seconds(mockServerFlags.refreshTtl)
 }
 
 // The client never hands out a token within `expirySkew` (default 30 s) of its expiry, and
@@ -258,40 +224,36 @@ const mockServerFlags = {
 const suggestedSkew = (accessTtl: number): Option.Option<string> =>
   accessTtl <= 60 ? Option.some(`${Math.floor((accessTtl * 1000) / 6)} millis`) : Option.none()
 
-const mockServer = Command.make("mock-server", mockServerFlags, ({ accessTtl, port, refreshTtl }) =>
+const mockServer = Command.make("mock-server", mockServerOptions, ({ accessTtl, port, refreshTtl }) =>
   Effect.gen(function* () {
-    const mock = yield* MockRevault.MockRevault
-    // Every line is valid shell: the first is a comment, the rest can be pasted as they are.
-    const lines = [
-      `# Mock Revault on ${mock.baseUrl} (access tokens ${accessTtl} s, refresh tokens ${refreshTtl} s); Ctrl-C stops it`,
-      `export ${env.baseUrl}=${mock.baseUrl}`,
-      `export ${env.workspace}=${mock.credentials.workspace}`,
-      `export ${env.apiKeyId}=${mock.credentials.apiKeyId}`,
-      // The mock's demo key is public test data.
-      `export ${env.apiKeySecret}=${Redacted.value(mock.credentials.apiKeySecret)}`,
-      ...Option.toArray(Option.map(suggestedSkew(accessTtl), (s) => `export ${env.expirySkew}='${s}'`))
-    ]
-    yield* Console.log(lines.join("\n"))
-    return yield* Effect.never
-  }).pipe(
-    Effect.provide(
+    const MockRevault = yield* Effect.promise(() => import("../MockRevault.js"))
+    const program = Effect.gen(function* () {
+      const mock = yield* MockRevault.MockRevault
+      // Every line is valid shell: the first is a comment, the rest can be pasted as they are.
+      const lines = [
+        `# Mock Revault on ${mock.baseUrl} (access tokens ${accessTtl} s, refresh tokens ${refreshTtl} s); Ctrl-C stops it`,
+        `export ${env.baseUrl}=${mock.baseUrl}`,
+        `export ${env.workspace}=${mock.credentials.workspace}`,
+        `export ${env.apiKeyId}=${mock.credentials.apiKeyId}`,
+        // The mock's demo key is public test data.
+        `export ${env.apiKeySecret}=${Redacted.value(mock.credentials.apiKeySecret)}`,
+        ...Option.toArray(Option.map(suggestedSkew(accessTtl), (s) => `export ${env.expirySkew}='${s}'`))
+      ]
+      yield* Console.log(lines.join("\n"))
+      return yield* Effect.never
+    })
+    return yield* Effect.provide(
+      program,
       MockRevault.layer({
         port,
         accessTokenTtl: Duration.seconds(accessTtl),
         refreshTokenTtl: Duration.seconds(refreshTtl)
       })
     )
-  )
-).pipe(
-  Command.withDescription(
-    "Run the mock Revault API on 127.0.0.1 for local development and print its base URL and demo credentials as export lines. Stops on SIGINT or SIGTERM."
-  )
-)
+  })
+).pipe(Command.withDescription(descriptionOf("mock-server")))
 
-const root = Command.make("revault-auth").pipe(
-  Command.withDescription("Obtain Revault API access tokens from the command line, or run a mock of the API."),
-  Command.withSubcommands([token, whoami, mockServer])
-)
+const root = Command.make("revault-auth").pipe(Command.withSubcommands([token, whoami, mockServer]))
 
 // --- main -------------------------------------------------------------------------------------
 
@@ -318,7 +280,9 @@ export const main = (args: ReadonlyArray<string>, packageJson: URL) => {
   const colors = { stdout: canColor(process.stdout, process.env), stderr: canColor(process.stderr, process.env) }
   return Effect.gen(function* () {
     const version = yield* versionOf(packageJson)
-    yield* Command.runWith(root, { version })(args)
+    yield* Command.runWith(root, { version })(args).pipe(
+      Effect.provide(CliOutput.layerPresenter(presenter(version, colors)))
+    )
   }).pipe(
     Effect.catchIf(isBareHelp, () => Effect.void),
     Effect.tapCause(report),
@@ -327,9 +291,16 @@ export const main = (args: ReadonlyArray<string>, packageJson: URL) => {
     Effect.provide(
       Layer.mergeAll(
         Logger.layer([Logger.consolePrettyTty({ colors: colors.stderr })]),
-        CliOutput.layer(formatter(colors.stdout)),
-        CliOutput.layerPresenter(presenter(colors))
+        CliOutput.layer(CliOutput.defaultFormatter({ colors: colors.stdout }))
       )
     )
   )
 }
+
+/** Runs {@link main} on Node and exits with its exit code. */
+export const run = (args: ReadonlyArray<string>, packageJson: URL): void =>
+  main(args, packageJson).pipe(
+    Effect.provide(NodeServices.layer),
+    // `main` reports failures itself, on stderr; `teardown` turns them into exit codes.
+    NodeRuntime.runMain({ disableErrorReporting: true, teardown })
+  )

@@ -1,6 +1,5 @@
 // How a `revault-auth` run ends: its exit code and the one line it writes to stderr. Kept apart
-// from the commands (`./cli.ts`) because it needs no `@effect/platform-node`: the bin entry uses
-// it even when that optional peer is not installed.
+// from the commands (`./cli.ts`): it needs no `@effect/platform-node` and can be tested alone.
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -12,18 +11,8 @@ import * as HttpClientError from "effect/http/HttpClientError"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { env } from "../AuthConfig.js"
-import { AuthConfigError, isAuthError } from "../AuthError.js"
-
-/** The process exit codes of `revault-auth`. */
-export const ExitCode = {
-  ok: 0,
-  other: 1,
-  config: 2,
-  auth: 3,
-  server: 4
-} as const
-
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+import { AuthConfigError, isAuthError, TransportError } from "../AuthError.js"
+import { ExitCode } from "./shared/cliHelp.js"
 
 /**
  * Every missing or invalid variable of one run, in the order of `AuthConfig.env`. Effect 4's
@@ -61,6 +50,32 @@ export const exitCodeOf = (error: unknown): ExitCode => {
 const variableOf = (field: string): Option.Option<string> =>
   Option.fromNullishOr(Object.entries(env).find(([option]) => option === field)?.[1])
 
+// The codes of an error and its causes (`ECONNREFUSED`, `UND_ERR_SOCKET`): what went wrong on the wire.
+const codesOf = (error: unknown): ReadonlyArray<string> => {
+  const codes: Array<string> = []
+  let current = error
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && typeof current.code === "string") codes.push(current.code)
+    current = "cause" in current ? current.cause : undefined
+  }
+  return codes
+}
+
+// One line for a request that got no answer, the same for the token requests and `/users/me`:
+// what happened, then where.
+const transportLine = (what: ReadonlyArray<string | undefined>, where: string): string => {
+  const said = what.filter((part): part is string => part !== undefined && part !== "")
+  return `TransportError: ${said.length === 0 ? "no connection" : said.join(": ")} (${where})`
+}
+
+const describeTransport = (error: TransportError): string => {
+  const cause = error.cause
+  if (HttpClientError.isHttpClientError(cause) && cause.reason._tag === "TransportError") {
+    return transportLine([cause.reason.description, ...codesOf(cause.reason.cause)], cause.reason.methodAndUrl)
+  }
+  return transportLine([cause instanceof Error ? cause.message : undefined, ...codesOf(cause)], error.operation)
+}
+
 /**
  * The one line written to stderr for a failure: `<Tag>: <message>`. The library's errors never
  * render a secret, and nothing here adds one.
@@ -70,11 +85,20 @@ export const describeError = (error: unknown): string => {
   if (error instanceof AuthConfigError) {
     return Option.match(variableOf(error.field), {
       onNone: () => `AuthConfigError: ${error.message}`,
-      onSome: (variable) => `AuthConfigError: ${error.message} (${variable})`
+      onSome: (variable) =>
+        error.message.startsWith(`${error.field} `)
+          ? `AuthConfigError: ${variable}${error.message.slice(error.field.length)}`
+          : `AuthConfigError: ${error.message} (${variable})`
     })
   }
+  if (error instanceof TransportError) return describeTransport(error)
   // Effect 4 wraps every client failure in one `HttpClientError`; its reason is the story.
-  if (HttpClientError.isHttpClientError(error)) return `${error.reason._tag}: ${error.reason.message}`
+  if (HttpClientError.isHttpClientError(error)) {
+    const reason = error.reason
+    return reason._tag === "TransportError"
+      ? transportLine([reason.description, ...codesOf(reason.cause)], reason.methodAndUrl)
+      : `${reason._tag}: ${reason.message}`
+  }
   if (error instanceof Error) {
     const tag = "_tag" in error && typeof error._tag === "string" ? error._tag : error.name
     // Some platform errors (a server's port in use) carry their whole story in `cause`.
@@ -108,12 +132,3 @@ export const teardown = <E, A>(exit: Exit.Exit<E, A>, onExit: (code: number) => 
       : Option.match(Cause.findErrorOption(exit.cause), { onNone: () => ExitCode.other, onSome: exitCodeOf })
   )
 }
-
-/**
- * The line `revault-auth` writes, and exits with {@link ExitCode.config}, when an optional peer
- * it needs is not installed: the installation, like a variable, is the user's to fix.
- */
-export const missingPeerMessage = (name: string, range: string | undefined): string =>
-  `revault-auth needs ${name}, an optional peer dependency of effect-revault-auth: install it with npm install ${
-    range === undefined ? name : `${name}@${range}`
-  }`
