@@ -15,7 +15,9 @@ import type * as Scope from "effect/Scope"
 import { AuthApi } from "./AuthApi.js"
 import { AuthConfig } from "./AuthConfig.js"
 import type { AuthError } from "./AuthError.js"
+import { coordinatorOf } from "./internal/tokenCoordinator.js"
 import * as internal from "./internal/tokenManager.js"
+import { TokenCoordinator } from "./TokenCoordinator.js"
 import { StoredTokenSet, TokenStore } from "./TokenStore.js"
 
 /**
@@ -80,6 +82,9 @@ export class AuthService extends Context.Service<AuthService, Service>()("effect
  * uses it instead of a request while its access token is usable (or spends its refresh token
  * while that lives); it writes every set it obtains. Store failures are logged, never returned.
  *
+ * With a `TokenCoordinator` in the context, it shares its token set with every process that uses
+ * the same workspace and key (see `TokenCoordinator`).
+ *
  * @since 2.0.0
  * @category constructors
  */
@@ -88,9 +93,12 @@ export const make: Effect.Effect<Service, never, AuthApi | AuthConfig | Scope.Sc
   const config = yield* AuthConfig
   const store = yield* Effect.serviceOption(TokenStore)
   const key = { workspace: config.workspace, apiKeyId: config.apiKeyId, apiKeySecret: config.apiKeySecret }
+  const coordinator = Option.flatMapNullishOr(yield* Effect.serviceOption(TokenCoordinator), coordinatorOf)
+  const coordination = Option.isSome(coordinator) ? yield* coordinator.value.join(key) : undefined
   const manager = yield* internal.make<AuthSession>({
     api,
     config,
+    coordination,
     persistence: Option.getOrUndefined(
       Option.map(
         store,

@@ -105,8 +105,17 @@ const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base6
 // Authenticated but not encrypted: a file copied under another workspace's or key's name fails
 // to open even if the same secret served both. Also the master key's salt, so no guessing work
 // done against one workspace and key serves another.
-const additionalData = (owner: Owner): Buffer =>
-  Buffer.from(JSON.stringify([format, version, owner.workspace, owner.apiKeyId]), "utf8")
+// `context` binds an entry to more than its owner (a fleet set's generation): absent, the data is
+// exactly version 2's, so stored files are unchanged.
+const additionalData = (owner: Owner, context?: string): Buffer =>
+  Buffer.from(
+    JSON.stringify(
+      context === undefined
+        ? [format, version, owner.workspace, owner.apiKeyId]
+        : [format, version, owner.workspace, owner.apiKeyId, context]
+    ),
+    "utf8"
+  )
 
 /**
  * scrypt's cost: 2^14 × 8 × 128 bytes = 16 MiB and some tens of milliseconds, paid once per
@@ -162,17 +171,35 @@ export const storageKey = (owner: Owner): string =>
     .slice(0, 32)}.json`
 
 /**
+ * The name under which a fleet of processes shares an owner's token set: an HMAC of the workspace
+ * and key id under a key derived from the master key. It reveals neither, and a process holding
+ * another secret for the same key id computes another name, so it can neither read nor overwrite
+ * the set.
+ *
+ * @since 2.1.0
+ * @category key derivation
+ */
+export const fleetName = (owner: Owner, master: Uint8Array): string =>
+  NodeCrypto.createHmac(
+    "sha256",
+    Buffer.from(NodeCrypto.hkdfSync("sha256", master, new Uint8Array(0), `${format}/v${version}/fleet-name`, 32))
+  )
+    .update(JSON.stringify([owner.workspace, owner.apiKeyId]))
+    .digest("hex")
+    .slice(0, 32)
+
+/**
  * Encrypts `plaintext` for `owner`, whose {@link masterKey} is `master`, and wraps it in the
- * envelope.
+ * envelope. With `context`, the envelope opens only with the same `context` given to {@link open}.
  *
  * @since 2.0.0
  * @category sealing
  */
-export const seal = (owner: Owner, master: Uint8Array, plaintext: string): string => {
+export const seal = (owner: Owner, master: Uint8Array, plaintext: string, context?: string): string => {
   const salt = NodeCrypto.randomBytes(16)
   const iv = NodeCrypto.randomBytes(12)
   const cipher = NodeCrypto.createCipheriv("aes-256-gcm", encryptionKey(master, salt), iv, { authTagLength: 16 })
-  cipher.setAAD(additionalData(owner))
+  cipher.setAAD(additionalData(owner, context))
   const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
   const envelope: Envelope = {
     format,
@@ -192,12 +219,12 @@ const rejected = (rejection: Rejection): Opened => ({ _tag: "Rejected", rejectio
 
 /**
  * Checks and decrypts a stored envelope with `owner`'s {@link masterKey}; says why when it is not
- * `owner`'s or is damaged.
+ * `owner`'s or is damaged (or was sealed with another `context`).
  *
  * @since 2.0.0
  * @category sealing
  */
-export const open = (owner: Owner, master: Uint8Array, text: string): Opened => {
+export const open = (owner: Owner, master: Uint8Array, text: string, context?: string): Opened => {
   const envelope = decodeEnvelope(text)
   if (typeof envelope === "string") return rejected(envelope)
   if (envelope.workspace !== owner.workspace) return rejected("other-workspace")
@@ -214,7 +241,7 @@ export const open = (owner: Owner, master: Uint8Array, text: string): Opened => 
       iv,
       { authTagLength: 16 }
     )
-    decipher.setAAD(additionalData(owner))
+    decipher.setAAD(additionalData(owner, context))
     decipher.setAuthTag(tag)
     const plaintext = Buffer.concat([decipher.update(Buffer.from(envelope.ciphertext, "base64")), decipher.final()])
     return { _tag: "Opened", plaintext: plaintext.toString("utf8") }

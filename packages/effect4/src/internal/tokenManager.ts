@@ -18,6 +18,7 @@ import type { Service as AuthApiService } from "../AuthApi.js"
 import type { Service as AuthConfigService } from "../AuthConfig.js"
 import { type AuthError, AuthServiceClosedError, type Operation, TransportError } from "../AuthError.js"
 import type { TokenSet } from "../TokenSet.js"
+import type { Member } from "./tokenCoordinator.js"
 import { usableUntil } from "./shared/expirySkew.js"
 
 /** A token set with the times the manager computed for it (epoch milliseconds). */
@@ -145,9 +146,12 @@ export const make = <S>(options: {
   readonly config: AuthConfigService
   readonly toSession: (cached: Omit<Cached<S>, "session">) => S
   readonly persistence?: Persistence | undefined
+  /** The fleet this manager shares its token set with, if any (see `TokenCoordinator`). */
+  readonly coordination?: Member | undefined
 }) =>
   Effect.gen(function* () {
-    const { api, config, persistence, toSession } = options
+    const { api, config, coordination, persistence, toSession } = options
+    const jitter = coordination?.jitterMillis ?? 0
     const skew = Duration.toMillis(config.expirySkew)
     // Closing runs the finalizers of `own` last in, first out: the driver stops, then the state is
     // marked closed, then the acquisitions are interrupted, whose last act then sees it closed.
@@ -269,11 +273,12 @@ export const make = <S>(options: {
     const usable = (s: State<S>, now: number): Option.Option<Cached<S>> =>
       !s.invalidated && s.current._tag === "Some" && s.current.value.usableUntil > now ? s.current : Option.none()
 
-    // The refresh point: refreshAt × lifetime after the request was sent, and never later than
+    // The refresh point: refreshAt × lifetime after the request was sent (plus, in a fleet, this
+    // process's jitter), and never later than
     // the moment the token stops being handed out. A refresh token that is dead by then does not
     // move it: the API key takes over at the same point.
     const refreshDue = (cached: Cached<S>): number =>
-      Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt), cached.usableUntil)
+      Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt) + jitter, cached.usableUntil)
 
     // `attempted` names the operation under way, for a defect, which carries no operation.
     const timed = (source: Operation, call: Effect.Effect<TokenSet, AuthError>, attempted: Ref.Ref<Operation>) =>
@@ -284,20 +289,60 @@ export const make = <S>(options: {
         )
       )
 
-    // Through the refresh token while it lives; on its rejection, once through the API key.
-    const obtain = (snapshot: State<S>, now: number, attempted: Ref.Ref<Operation>) =>
-      snapshot.current._tag === "Some" && snapshot.current.value.refreshUsableUntil > now
-        ? timed("refresh", api.refresh(snapshot.current.value.tokenSet.refreshToken), attempted).pipe(
-            Effect.catchIf(isRefreshRejected, (error) =>
-              Effect.andThen(
-                Effect.logDebug("refresh token rejected; authenticating with the API key").pipe(
-                  Effect.annotateLogs(describe(error))
-                ),
-                timed("authenticate", api.authenticate, attempted)
+    const toAcquired = (obtained: { tokenSet: TokenSet; source: Operation; sentAt: number }) =>
+      Effect.map(
+        Clock.currentTimeMillis,
+        (obtainedAt): Acquired => ({
+          ...obtained,
+          obtainedAt,
+          expiresAt: obtained.sentAt + obtained.tokenSet.expiresInSeconds * 1000,
+          refreshExpiresAt: obtained.sentAt + obtained.tokenSet.refreshExpiresInSeconds * 1000
+        })
+      )
+
+    // Through `refreshToken` when given; on its rejection (another holder rotated the chain, say),
+    // once through the API key.
+    const obtainWith = (refreshToken: Option.Option<Redacted.Redacted<string>>, attempted: Ref.Ref<Operation>) =>
+      Effect.flatMap(
+        refreshToken._tag === "Some"
+          ? timed("refresh", api.refresh(refreshToken.value), attempted).pipe(
+              Effect.catchIf(isRefreshRejected, (error) =>
+                Effect.andThen(
+                  Effect.logDebug("refresh token rejected; authenticating with the API key").pipe(
+                    Effect.annotateLogs(describe(error))
+                  ),
+                  timed("authenticate", api.authenticate, attempted)
+                )
               )
             )
+          : timed("authenticate", api.authenticate, attempted),
+        toAcquired
+      )
+
+    const acquiredOf = (cached: Cached<S>): Acquired => shift(cached, 0)
+
+    // Alone: through the refresh token while it lives. In a fleet: the coordinator decides, and
+    // may hand over a set another process obtained.
+    const obtain = (snapshot: State<S>, now: number, attempted: Ref.Ref<Operation>) =>
+      coordination === undefined
+        ? obtainWith(
+            Option.map(
+              Option.filter(snapshot.current, (c) => c.refreshUsableUntil > now),
+              (c) => c.tokenSet.refreshToken
+            ),
+            attempted
           )
-        : timed("authenticate", api.authenticate, attempted)
+        : coordination.acquire({
+            current: Option.map(snapshot.current, acquiredOf),
+            isFresh: (acquired, at) => {
+              if (untrusted(acquired, at) !== undefined) return false
+              const cached = sessionOf(acquired)
+              return cached !== undefined && cached.usableUntil > at && refreshDue(cached) > at
+            },
+            refreshUsable: (acquired, at) => usableUntil(skew, acquired.sentAt, acquired.refreshExpiresAt) > at,
+            obtain: (refreshToken) => obtainWith(refreshToken, attempted),
+            requestTimeout: Duration.toMillis(config.requestTimeout)
+          })
 
     // The schedule's delay, or at least the server's `Retry-After` (capped). A schedule that gave
     // up still spaces the attempts: the manager keeps trying for as long as it lives.
@@ -401,16 +446,8 @@ export const make = <S>(options: {
       Effect.flatMap(Ref.make<Operation>("authenticate"), (attempted) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
-          const { sentAt, source, tokenSet } = yield* obtain(snapshot, now, attempted)
-          const obtainedAt = yield* Clock.currentTimeMillis
-          const acquired: Acquired = {
-            tokenSet,
-            source,
-            sentAt,
-            obtainedAt,
-            expiresAt: sentAt + tokenSet.expiresInSeconds * 1000,
-            refreshExpiresAt: sentAt + tokenSet.refreshExpiresInSeconds * 1000
-          }
+          const acquired = yield* obtain(snapshot, now, attempted)
+          const { source, tokenSet } = acquired
           yield* Effect.annotateCurrentSpan("revault.source", source)
           yield* Effect.logDebug("token obtained").pipe(
             Effect.annotateLogs({ source, reason, expiresInSeconds: tokenSet.expiresInSeconds })
