@@ -143,7 +143,14 @@ const toPlain = (acquired: Acquired): string =>
 const isPlain = (u: unknown): u is Plain => {
   if (typeof u !== "object" || u === null) return false
   const r = u as Record<string, unknown>
-  const numbers = ["expiresInSeconds", "refreshExpiresInSeconds", "sentAt", "obtainedAt", "expiresAt", "refreshExpiresAt"]
+  const numbers = [
+    "expiresInSeconds",
+    "refreshExpiresInSeconds",
+    "sentAt",
+    "obtainedAt",
+    "expiresAt",
+    "refreshExpiresAt"
+  ]
   return (
     typeof r.accessToken === "string" &&
     typeof r.refreshToken === "string" &&
@@ -289,7 +296,10 @@ export const make = (
           Effect.gen(function* () {
             yield* markShared(acquired)
             yield* Metric.update(setsAdopted, 1)
-            yield* Effect.annotateCurrentSpan({ "revault.fleet.outcome": "adopted", "revault.fleet.generation": generation })
+            yield* Effect.annotateCurrentSpan({
+              "revault.fleet.outcome": "adopted",
+              "revault.fleet.generation": generation
+            })
             return acquired
           })
 
@@ -307,7 +317,10 @@ export const make = (
             const now = yield* Clock.currentTimeMillis
             const acquired = fromStored(owner, key, stored.value, now)
             const generation = stored.value.generation
-            return { generation, found: acquired === undefined ? Option.none<Found>() : Option.some({ acquired, generation }) }
+            return {
+              generation,
+              found: acquired === undefined ? Option.none<Found>() : Option.some({ acquired, generation })
+            }
           })
 
           const freshOf = (found: Option.Option<Found>, now: number) =>
@@ -340,7 +353,10 @@ export const make = (
                   return
                 }
                 yield* markShared(acquired)
-                yield* Effect.annotateCurrentSpan({ "revault.fleet.committed": true, "revault.fleet.generation": generation })
+                yield* Effect.annotateCurrentSpan({
+                  "revault.fleet.committed": true,
+                  "revault.fleet.generation": generation
+                })
                 yield* guard("announce", backend.announce(fleet, generation))
               }).pipe(Effect.catchTag("StoreError", () => Effect.void))
               yield* Effect.annotateCurrentSpan("revault.fleet.outcome", "led")

@@ -4,7 +4,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import { type Backend, StoreError, type Stored } from "./tokenCoordinator.js"
+import { type Backend, type Stored, StoreError } from "./tokenCoordinator.js"
 
 interface Entry {
   readonly generation: number
@@ -46,7 +46,9 @@ export const make = (deliver: (name: string) => Effect.Effect<void>) =>
       )
 
     const liveLease = (name: string, now: number) =>
-      Effect.map(Ref.get(leases), (map) => Option.filter(Option.fromUndefinedOr(map.get(name)), (l) => l.expiresAt > now))
+      Effect.map(Ref.get(leases), (map) =>
+        Option.filter(Option.fromUndefinedOr(map.get(name)), (l) => l.expiresAt > now)
+      )
 
     const backend: Backend = {
       read: (name) =>
@@ -84,7 +86,13 @@ export const make = (deliver: (name: string) => Effect.Effect<void>) =>
               const next = new Map(map).set(name, { generation, payload, committedAt: now, expiresAt: now + ttlMillis })
               return [generation, next] as const
             }),
-            (generation) => (generation === 0 ? Effect.succeed(0) : Effect.as(Ref.update(commits, (n) => n + 1), generation))
+            (generation) =>
+              generation === 0
+                ? Effect.succeed(0)
+                : Effect.as(
+                    Ref.update(commits, (n) => n + 1),
+                    generation
+                  )
           )
         ),
       release: (name, owner) =>

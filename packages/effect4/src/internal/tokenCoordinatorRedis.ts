@@ -14,7 +14,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
-import { type Backend, StoreError, type Stored } from "./tokenCoordinator.js"
+import { type Backend, type Stored, StoreError } from "./tokenCoordinator.js"
 
 /** How to reach Redis; what `TokenCoordinator.layerRedis` passes down. */
 export interface ConnectionOptions {
@@ -140,7 +140,9 @@ export const make = (
     )
 
     const connection = SynchronizedRef.modifyEffect(current, (c) =>
-      Option.isSome(c) ? Effect.succeed([c.value, c] as const) : Effect.map(connect, (n) => [n, Option.some(n)] as const)
+      Option.isSome(c)
+        ? Effect.succeed([c.value, c] as const)
+        : Effect.map(connect, (n) => [n, Option.some(n)] as const)
     )
 
     const run = <A>(command: string, f: (redis: Redis.Redis["Service"]) => Effect.Effect<A, Redis.RedisError>) =>
@@ -177,7 +179,9 @@ export const make = (
           Effect.map(redis.send<number>("PTTL", leaseKey(name)), (ms) => (Number(ms) > 0 ? Number(ms) : 0))
         ),
       commit: (name, expected, payload, ttlMillis) =>
-        run("commit", (redis) => Effect.map(redis.eval(commitScript)(setKey(name), expected, payload, ttlMillis), Number)),
+        run("commit", (redis) =>
+          Effect.map(redis.eval(commitScript)(setKey(name), expected, payload, ttlMillis), Number)
+        ),
       release: (name, owner) =>
         run("release", (redis) => Effect.asVoid(redis.eval(releaseScript)(leaseKey(name), owner))),
       announce: (name, generation) =>

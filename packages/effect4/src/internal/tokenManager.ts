@@ -18,8 +18,8 @@ import type { Service as AuthApiService } from "../AuthApi.js"
 import type { Service as AuthConfigService } from "../AuthConfig.js"
 import { type AuthError, AuthServiceClosedError, type Operation, TransportError } from "../AuthError.js"
 import type { TokenSet } from "../TokenSet.js"
-import type { Member } from "./tokenCoordinator.js"
 import { usableUntil } from "./shared/expirySkew.js"
+import type { Member } from "./tokenCoordinator.js"
 
 /** A token set with the times the manager computed for it (epoch milliseconds). */
 export interface Cached<S> {
