@@ -59,6 +59,12 @@ export interface Tuning {
   readonly leaseMargin?: Duration.Input | undefined
   /** The longest any store command may take (default 1 second); past it the store counts as down. */
   readonly commandTimeout?: Duration.Input | undefined
+  /**
+   * The longest opening a connection may take (default 5 seconds): loading the client, the
+   * handshake, the subscription. Readers with no usable token wait at most this long for a store
+   * that hangs; readers with one never wait for the store.
+   */
+  readonly connectTimeout?: Duration.Input | undefined
   /** How long a process works alone after a store failure before it tries the store again (default 30 seconds). */
   readonly cooldown?: Duration.Input | undefined
   /**
@@ -97,6 +103,7 @@ const millis = (input: Duration.Input | undefined, fallback: number): number =>
 const tuningOf = (options: Tuning): internal.Tuning => ({
   leaseMargin: millis(options.leaseMargin, internal.defaultTuning.leaseMargin),
   commandTimeout: Math.max(1, millis(options.commandTimeout, internal.defaultTuning.commandTimeout)),
+  connectTimeout: Math.max(1, millis(options.connectTimeout, internal.defaultTuning.connectTimeout)),
   cooldown: millis(options.cooldown, internal.defaultTuning.cooldown),
   jitter: millis(options.jitter, internal.defaultTuning.jitter),
   pollInterval: internal.defaultTuning.pollInterval
@@ -123,7 +130,8 @@ export const layerRedis = (options: RedisOptions = {}): Layer.Layer<TokenCoordin
           path: options.path,
           tls: options.tls,
           keyPrefix: options.keyPrefix ?? "revault-auth:",
-          connectTimeout: tuning.commandTimeout
+          connectTimeout: tuning.connectTimeout,
+          commandTimeout: tuning.commandTimeout
         },
         (name) => deliver(name)
       )

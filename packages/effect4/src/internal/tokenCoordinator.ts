@@ -58,6 +58,8 @@ export interface Backend {
 export interface Tuning {
   readonly leaseMargin: number
   readonly commandTimeout: number
+  /** Opening a connection (the client, the handshake, the subscription) may take this long. */
+  readonly connectTimeout: number
   readonly cooldown: number
   readonly jitter: number
   readonly pollInterval: number
@@ -66,6 +68,7 @@ export interface Tuning {
 export const defaultTuning: Tuning = {
   leaseMargin: 5_000,
   commandTimeout: 1_000,
+  connectTimeout: 5_000,
   cooldown: 30_000,
   jitter: 5_000,
   pollInterval: 250
@@ -165,7 +168,7 @@ const isPlain = (u: unknown): u is Plain => {
  * the set is.
  */
 const fromStored = (owner: Owner, master: Buffer, stored: Stored, now: number): Acquired | undefined => {
-  const opened = seal.open(owner, master, stored.payload, String(stored.generation))
+  const opened = seal.open(owner, master, withOwner(owner, stored.payload), String(stored.generation))
   if (opened._tag !== "Opened") return undefined
   let plain: unknown
   try {
@@ -187,6 +190,22 @@ const fromStored = (owner: Owner, master: Buffer, stored: Stored, now: number): 
     obtainedAt: plain.obtainedAt + shift,
     expiresAt: plain.expiresAt + shift,
     refreshExpiresAt: plain.refreshExpiresAt + shift
+  }
+}
+
+// The envelope names its workspace and key id in clear; the fleet's copy leaves them out (every
+// reader knows them) so Redis holds neither. They stay authenticated: the seal binds them.
+const withoutOwner = (sealed: string): string =>
+  JSON.stringify({ ...JSON.parse(sealed), workspace: undefined, apiKeyId: undefined })
+
+const withOwner = (owner: Owner, payload: string): string => {
+  try {
+    const parsed: unknown = JSON.parse(payload)
+    return typeof parsed === "object" && parsed !== null
+      ? JSON.stringify({ ...parsed, workspace: owner.workspace, apiKeyId: owner.apiKeyId })
+      : payload
+  } catch {
+    return payload
   }
 }
 
@@ -231,7 +250,8 @@ export const make = (
         }
         return yield* effect.pipe(
           Effect.timeoutOrElse({
-            duration: Duration.millis(tuning.commandTimeout),
+            // The store bounds connection and command on its own; this bounds both at once.
+            duration: Duration.millis(tuning.commandTimeout + tuning.connectTimeout),
             orElse: () => Effect.fail(new StoreError({ command, cause: "timed out" }))
           }),
           Effect.catchDefect((defect) => Effect.fail(new StoreError({ command, cause: defect }))),
@@ -344,7 +364,7 @@ export const make = (
               )
               const acquired = yield* request.obtain(Option.map(spendable, (a) => a.tokenSet.refreshToken))
               yield* Effect.gen(function* () {
-                const payload = seal.seal(owner, key, toPlain(acquired), String(expected + 1))
+                const payload = withoutOwner(seal.seal(owner, key, toPlain(acquired), String(expected + 1)))
                 const ttl = Math.max(1, Math.ceil(acquired.refreshExpiresAt - acquired.sentAt))
                 const generation = yield* guard("commit", backend.commit(fleet, expected, payload, ttl))
                 if (generation === 0) {

@@ -29,6 +29,7 @@ export interface ConnectionOptions {
     | undefined
   readonly keyPrefix: string
   readonly connectTimeout: number
+  readonly commandTimeout: number
 }
 
 // HMGET and TIME in one step: the set's age is measured on Redis's clock, the only one the fleet
