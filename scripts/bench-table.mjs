@@ -19,7 +19,7 @@ const end = "<!-- bench-table:end -->"
 const readme = join(root, "bench", "README.md")
 
 // The order of the table, and for the benchmarks reported but not judged, the row that sums them up.
-const order = ["B1", "B2", "B2b", "B3", "B3b", "B3c", "B4", "B5"]
+const order = ["B1", "B2", "B2b", "B3", "B3b", "B3c", "B4", "B5", "B6"]
 const headline = {
   B3b: { subject: "NodeHttpClient.layerUndici, static header", metric: "vs plain fetch (median latency)" },
   B3c: { subject: "FetchHttpClient", metric: "vs plain fetch (median of rounds)" },

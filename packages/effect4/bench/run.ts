@@ -18,7 +18,8 @@ const benches = [
   { file: "b3.ts", results: ["b3-auth-client-overhead", "b3b-client-layers"] },
   { file: "b3c.ts", results: ["b3c-fetch-overhead"] },
   { file: "b4.ts", results: ["b4-seven-days"] },
-  { file: "b5.ts", results: ["b5-memory"] }
+  { file: "b5.ts", results: ["b5-memory"] },
+  { file: "b6.ts", results: ["b6-fleet"] }
 ] as const
 
 interface Judged {

@@ -7,6 +7,7 @@ import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -53,6 +54,22 @@ export interface Backend {
   /** Drops whatever connection failed, so the next command after the cooldown starts afresh. */
   readonly reset: Effect.Effect<void>
 }
+
+/**
+ * `effect`, or `onTimeout` after `millis`, without waiting for `effect` to wind down: a client
+ * whose interruption itself waits for a server that never answers (a paused Redis) must not hold
+ * the caller. The command runs in a detached fiber, interrupted in the background on timeout.
+ */
+export const bounded = <A, E>(effect: Effect.Effect<A, E>, millis: number, onTimeout: () => E): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.forkDetach(effect), (fiber) =>
+    Fiber.join(fiber).pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.millis(millis),
+        orElse: () => Effect.andThen(Effect.forkDetach(Fiber.interrupt(fiber)), Effect.fail(onTimeout()))
+      }),
+      Effect.onInterrupt(() => Effect.forkDetach(Fiber.interrupt(fiber)))
+    )
+  )
 
 /** Tuning shared by every layer; all durations already decoded. */
 export interface Tuning {
@@ -248,12 +265,12 @@ export const make = (
         if (now < (yield* Ref.get(downUntil))) {
           return yield* Effect.fail(new StoreError({ command, cause: "cooling down after a store failure" }))
         }
-        return yield* effect.pipe(
-          Effect.timeoutOrElse({
-            // The store bounds connection and command on its own; this bounds both at once.
-            duration: Duration.millis(tuning.commandTimeout + tuning.connectTimeout),
-            orElse: () => Effect.fail(new StoreError({ command, cause: "timed out" }))
-          }),
+        // The store bounds connection and command on its own; this bounds both at once.
+        return yield* bounded(
+          effect,
+          tuning.commandTimeout + tuning.connectTimeout,
+          () => new StoreError({ command, cause: "timed out" })
+        ).pipe(
           Effect.catchDefect((defect) => Effect.fail(new StoreError({ command, cause: defect }))),
           Effect.tapError((error) =>
             Effect.gen(function* () {

@@ -186,6 +186,7 @@ export const startChild = (env: Record<string, string>): FleetChild => {
     const lines = buffer.split("\n")
     buffer = lines.pop() ?? ""
     for (const line of lines) {
+      if (process.env.FLEET_CHILD_LOG) NodeFs.appendFileSync(process.env.FLEET_CHILD_LOG, `${child.pid} ${line}\n`)
       // Log lines of the library share stdout; only reports start so.
       if (!line.startsWith('{"reads"')) continue
       try {

@@ -60,7 +60,7 @@ const coordinator =
         tls: env("FLEET_REDIS_CA") ? { ca: env("FLEET_REDIS_CA") } : undefined,
         keyPrefix: env("FLEET_PREFIX", "revault-auth:"),
         leaseMargin: "500 millis",
-        commandTimeout: "300 millis",
+        commandTimeout: "1 second",
         connectTimeout: "3 seconds",
         cooldown: env("FLEET_COOLDOWN", "2 seconds") as Duration.Input,
         jitter: "200 millis"
