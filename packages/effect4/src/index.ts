@@ -48,7 +48,11 @@ export * as AuthService from "./AuthService.js"
  * @category modules
  */
 export * as RevaultAuth from "./RevaultAuth.js"
-
+/**
+ * @since 2.1.0
+ * @category modules
+ */
+export * as TokenCoordinator from "./TokenCoordinator.js"
 /**
  * @since 2.0.0
  * @category modules
