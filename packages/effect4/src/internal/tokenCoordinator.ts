@@ -26,6 +26,18 @@ export class StoreError extends Data.TaggedError("StoreError")<{
   readonly cause: unknown
 }> {}
 
+// A client's error often wraps the one that says what happened (ECONNREFUSED under a RedisError
+// with no message): the first message found, a few levels down.
+const describeCause = (cause: unknown): string => {
+  let current = cause
+  for (let depth = 0; depth < 4; depth++) {
+    if (!(current instanceof Error)) return typeof current === "string" ? current : "unknown"
+    if (current.message !== "") return current.message
+    current = current.cause
+  }
+  return "unknown"
+}
+
 /** A shared set as the store holds it, with its age measured on the store's own clock. */
 export interface Stored {
   readonly generation: number
@@ -282,7 +294,7 @@ export const make = (
               ).pipe(
                 Effect.annotateLogs({
                   command,
-                  cause: error.cause instanceof Error ? error.cause.message : String(error.cause),
+                  cause: describeCause(error.cause),
                   cooldownMillis: tuning.cooldown
                 })
               )

@@ -5,16 +5,16 @@
 // waits for a Redis that is gone.
 import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
-import * as SynchronizedRef from "effect/SynchronizedRef"
-import { type Backend, type Stored, StoreError } from "./tokenCoordinator.js"
+import { type Backend, bounded, type Stored, StoreError } from "./tokenCoordinator.js"
 
 /** How to reach Redis; what `TokenCoordinator.layerRedis` passes down. */
 export interface ConnectionOptions {
@@ -97,15 +97,12 @@ export const make = (
         ...(options.tls === undefined ? {} : { tls: true as const, ...options.tls })
       }
     }
-    const layerScope = yield* Effect.scope
 
     // Closed off the caller's fiber: a client's `close` waits for commands in flight, which a
     // paused Redis never answers, so the client is destroyed first and the close is bounded.
     const dispose = (connection: Connection) =>
-      connection.destroy.pipe(
-        Effect.andThen(Scope.close(connection.scope, Exit.void)),
-        Effect.timeout(Duration.seconds(5)),
-        Effect.ignore
+      Effect.ignore(
+        bounded(Effect.andThen(connection.destroy, Scope.close(connection.scope, Exit.void)), 5_000, () => undefined)
       )
 
     const connect = Effect.gen(function* () {
@@ -135,25 +132,63 @@ export const make = (
       }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, Exit.void))))
     })
 
-    const current = yield* SynchronizedRef.make<Option.Option<Connection>>(Option.none())
-    yield* Effect.addFinalizer(() =>
-      Effect.flatMap(SynchronizedRef.get(current), (c) => (Option.isSome(c) ? dispose(c.value) : Effect.void))
-    )
+    // The connection, or the attempt under way. No lock is held while connecting: the client's
+    // connect and subscribe cannot be interrupted, and hang as long as a paused Redis does, so an
+    // attempt runs detached and callers wait for it at most `connectTimeout`. An attempt that
+    // finishes after it was given up (reset, or the layer closed) closes what it opened.
+    const current = yield* Ref.make<Option.Option<Deferred.Deferred<Connection, StoreError>>>(Option.none())
 
-    const connection = SynchronizedRef.modifyEffect(current, (c) =>
+    const connection = Effect.gen(function* () {
+      const fresh = yield* Deferred.make<Connection, StoreError>()
+      const [attempt, created] = yield* Ref.modify(
+        current,
+        (
+          c: Option.Option<Deferred.Deferred<Connection, StoreError>>
+        ): readonly [
+          readonly [Deferred.Deferred<Connection, StoreError>, boolean],
+          Option.Option<Deferred.Deferred<Connection, StoreError>>
+        ] => (Option.isSome(c) ? [[c.value, false], c] : [[fresh, true], Option.some(fresh)])
+      )
+      if (created) {
+        yield* Effect.forkDetach(
+          Effect.flatMap(Effect.exit(connect), (exit) =>
+            Effect.gen(function* () {
+              const wanted = Option.exists(yield* Ref.get(current), (d) => d === fresh)
+              if (Exit.isSuccess(exit) && !wanted) yield* dispose(exit.value)
+              if (Exit.isFailure(exit) && wanted) yield* Ref.set(current, Option.none())
+              yield* Deferred.done(fresh, exit)
+            })
+          )
+        )
+      }
+      return yield* bounded(
+        Deferred.await(attempt),
+        options.connectTimeout,
+        () => new StoreError({ command: "connect", cause: "timed out" })
+      )
+    })
+
+    // Drops the connection, closed once its attempt is over (at once if it is).
+    const reset = Effect.flatMap(Ref.getAndSet(current, Option.none()), (c) =>
       Option.isSome(c)
-        ? Effect.succeed([c.value, c] as const)
-        : Effect.map(connect, (n) => [n, Option.some(n)] as const)
+        ? Effect.asVoid(Effect.forkDetach(Effect.ignore(Effect.flatMap(Deferred.await(c.value), dispose))))
+        : Effect.void
     )
+    yield* Effect.addFinalizer(() => reset)
 
+    // Connecting has its own bound; the command then has the short one.
     const run = <A>(command: string, f: (redis: Redis.Redis["Service"]) => Effect.Effect<A, Redis.RedisError>) =>
-      Effect.flatMap(connection, (c) => Effect.mapError(f(c.redis), storeError(command)))
+      Effect.flatMap(connection, (c) =>
+        bounded(
+          Effect.mapError(f(c.redis), storeError(command)),
+          options.commandTimeout,
+          () => new StoreError({ command, cause: "timed out" })
+        )
+      )
 
-    const reset = Effect.flatMap(
-      SynchronizedRef.getAndSet(current, Option.none()),
-      (c): Effect.Effect<void> =>
-        Option.isSome(c) ? Effect.asVoid(Effect.forkIn(dispose(c.value), layerScope)) : Effect.void
-    )
+    // Connected ahead of the first acquisition, so that a cold start does not pay for it. A
+    // failure here is only a head start lost: the first command connects again.
+    yield* Effect.forkDetach(Effect.ignore(connection))
 
     const backend: Backend = {
       read: (name) =>
