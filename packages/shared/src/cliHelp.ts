@@ -27,8 +27,8 @@ export const ExitCode = {
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
 /**
- * The variables `token` and `whoami` read: the CLI's copy of `AuthConfig.env` (a test checks
- * they agree), kept here because the help is printed without loading the library.
+ * The variables `token` and `whoami` read, which `AuthConfig.env` of both lines is: kept here
+ * because the help is printed without loading the library.
  *
  * @since 2.0.0
  * @category constants
