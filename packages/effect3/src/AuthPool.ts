@@ -16,6 +16,7 @@
  * reads and writes its own stored set.
  *
  * @since 0.1.0
+ * @module
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"

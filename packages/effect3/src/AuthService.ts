@@ -3,6 +3,7 @@
  * of expiry in the background, retried with backoff, and never handed out expired.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

@@ -7,6 +7,7 @@
  * Use it in your own tests, or run it with `revault-auth mock-server` for local development.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Http from "node:http"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"

@@ -6,6 +6,7 @@
  * ```
  *
  * @since 0.1.0
+ * @module
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"

@@ -16,6 +16,7 @@
  * reads and writes its own stored set.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"

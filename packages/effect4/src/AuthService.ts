@@ -3,6 +3,7 @@
  * of expiry in the background, retried with backoff, and never handed out expired.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

@@ -7,6 +7,7 @@
  * Use it in your own tests, or run it with `revault-auth mock-server` for local development.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Http from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"

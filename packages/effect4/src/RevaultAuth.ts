@@ -6,6 +6,7 @@
  * ```
  *
  * @since 2.0.0
+ * @module
  */
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
