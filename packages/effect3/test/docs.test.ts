@@ -339,12 +339,11 @@ describe("documentation", () => {
         ts.ScriptTarget.Latest,
         true
       )
-      const statement = source.statements.find(
-        (s) => ts.isVariableStatement(s) && s.declarationList.declarations.some((d) => d.name.getText() === name)
-      )
-      const examples = (
-        statement === undefined ? [] : ts.getJSDocTags(statement.declarationList.declarations[0] ?? statement)
-      )
+      const declaration = source.statements
+        .filter(ts.isVariableStatement)
+        .flatMap((s) => [...s.declarationList.declarations])
+        .find((d) => d.name.getText() === name)
+      const examples = (declaration === undefined ? [] : ts.getJSDocTags(declaration))
         .filter((tag) => tag.tagName.text === "example")
         .map((tag) => ts.getTextOfJSDocComment(tag.comment) ?? "")
       if (!examples.some((text) => text.includes("```ts"))) missing.push(`${module.replace(/\.ts$/, "")}.${name}`)
