@@ -25,7 +25,7 @@ import {
   writeFileSync
 } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join, relative, resolve } from "node:path"
+import { basename, dirname, join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
@@ -156,7 +156,7 @@ const mainFunctions: ReadonlyArray<readonly [module: string, name: string]> = [
 
 const run = (args: ReadonlyArray<string>, cwd: string) =>
   Effect.promise(() =>
-    promisify(execFile)(process.execPath, [...args], { cwd, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }).then(
+    promisify(execFile)(process.execPath, [...args], { cwd, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }).then(
       ({ stdout }) => ({ code: 0, stdout }),
       (error: { code?: number; stdout?: string; stderr?: string }) => ({
         code: typeof error.code === "number" ? error.code : -1,
@@ -294,7 +294,7 @@ describe("documentation", () => {
         const docErrors = errors.filter((e) => !e.startsWith("fixture.md:"))
         assert.deepStrictEqual(docErrors, [], `code blocks that do not compile:\n${docErrors.join("\n")}`)
       }),
-    120_000
+    300_000
   )
 
   it("extracts the ts blocks of @example tags only, at their lines in the source", () => {
@@ -362,6 +362,37 @@ describe("documentation", () => {
     const options = JSON.parse(readFileSync(join(root, "typedoc.json"), "utf8"))
     assert.strictEqual(options.readme, "README.md")
     assert.strictEqual(options.treatWarningsAsErrors, true)
+  })
+
+  it("the docs give each line's @effect/vitest, vitest and @effect/opentelemetry versions as its package.json pins them", () => {
+    // Both lines live side by side in this repository; each page names its own line and the other.
+    const self = basename(resolve(root))
+    const other = self === "effect4" ? "effect3" : "effect4"
+    const pinned = (line: string, name: string): string => {
+      const manifest: { devDependencies?: Record<string, string> } = JSON.parse(
+        readFileSync(join(root, "..", line, "package.json"), "utf8")
+      )
+      const version = manifest.devDependencies?.[name]
+      assert.isDefined(version, `${line}: no devDependency ${name}`)
+      return version ?? ""
+    }
+    const vitest = (line: string) => `@effect/vitest@${pinned(line, "@effect/vitest")} vitest@${pinned(line, "vitest")}`
+    const otel = (line: string) => `@effect/opentelemetry@^${pinned(line, "@effect/opentelemetry")}`
+    const wanted: ReadonlyArray<readonly [file: string, text: string]> = [
+      ["README.md", `npm i -D ${vitest(self)}`],
+      ["README.md", vitest(other)],
+      ["README.md", otel(self)],
+      ["README.md", otel(other)],
+      ["docs/testing.md", `npm i -D ${vitest(self)}`],
+      ["docs/testing.md", `npm i -D ${vitest(other)}`],
+      ["docs/observability.md", otel(self)],
+      ["docs/observability.md", otel(other)]
+    ]
+    const absent = wanted.filter(([file, text]) => !readFileSync(join(root, file), "utf8").includes(text))
+    assert.deepStrictEqual(
+      absent.map(([file, text]) => `${file}: ${text}`),
+      []
+    )
   })
 
   it("relative links lead to files that exist", () => {
