@@ -68,9 +68,10 @@ describe("examples run against MockRevault", () => {
       [first, "  4.9s  token refreshed ahead of expiry, with the refresh token; it expires at 10.8s"].join("\n")
     )
     assertTimelineHolds(
-      [first, "  6.1s  token refreshed after the previous one expired, with the refresh token; it expires at 12.0s"].join(
-        "\n"
-      )
+      [
+        first,
+        "  6.1s  token refreshed after the previous one expired, with the refresh token; it expires at 12.0s"
+      ].join("\n")
     )
     // "Ahead of expiry" once the previous token has expired, or an expiry that is never printed.
     assert.throws(() =>
@@ -80,13 +81,16 @@ describe("examples run against MockRevault", () => {
     )
     assert.throws(() =>
       assertTimelineHolds(
-        [first, "  4.9s  token refreshed after the previous one expired, with the refresh token; it expires at 10.8s"].join(
-          "\n"
-        )
+        [
+          first,
+          "  4.9s  token refreshed after the previous one expired, with the refresh token; it expires at 10.8s"
+        ].join("\n")
       )
     )
     assert.throws(() =>
-      assertTimelineHolds([first, "  6.0s  token refreshed ahead of expiry, with the refresh token; expires in 4.8s"].join("\n"))
+      assertTimelineHolds(
+        [first, "  6.0s  token refreshed ahead of expiry, with the refresh token; expires in 4.8s"].join("\n")
+      )
     )
   })
 
