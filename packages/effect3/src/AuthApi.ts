@@ -5,6 +5,7 @@
  * even through an `HttpClient` that follows them.
  *
  * @since 0.1.0
+ * @module
  */
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"

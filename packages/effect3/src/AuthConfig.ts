@@ -3,6 +3,7 @@
  * workspace, and the timing policy of the token manager.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"

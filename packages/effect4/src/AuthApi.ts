@@ -5,6 +5,7 @@
  * even through an `HttpClient` that follows them.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"

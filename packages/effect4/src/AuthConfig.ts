@@ -3,6 +3,7 @@
  * workspace, and the timing policy of the token manager.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"

@@ -6,6 +6,7 @@
  * token), and none renders a secret.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
