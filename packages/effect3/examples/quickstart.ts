@@ -27,27 +27,31 @@ const auth: Layer.Layer<RevaultAuth.Services, unknown, HttpClient.HttpClient> = 
 const program = Effect.gen(function* () {
   const service = yield* AuthService.AuthService
   const started = yield* Clock.currentTimeMillis
-  const elapsed = Effect.map(Clock.currentTimeMillis, (now) => `${((now - started) / 1000).toFixed(1).padStart(5)}s`)
+  const at = (millis: number) => `${((millis - started) / 1000).toFixed(1).padStart(5)}s`
+  const now = Effect.map(Clock.currentTimeMillis, at)
   yield* Console.log(useRealApi ? `Using ${process.env.REVAULT_API_BASE_URL}` : "Started MockRevault on loopback")
 
-  let previous: Redacted.Redacted<string> | undefined
+  let previous: AuthService.AuthSession | undefined
   for (let call = 1; call <= 6; call++) {
     const session = yield* service.session
-    const now = yield* Clock.currentTimeMillis
-    const expiresIn = ((session.expiresAt.getTime() - now) / 1000).toFixed(1)
-    if (previous === undefined || Redacted.value(previous) !== Redacted.value(session.accessToken)) {
+    if (previous === undefined || Redacted.value(previous.accessToken) !== Redacted.value(session.accessToken)) {
+      // A token refreshed in the background is seen at the next call: each line carries the time
+      // the token arrived, so its words hold against the expiry printed for the one before.
+      const obtained = session.obtainedAt.getTime()
       const how =
         previous === undefined
           ? "token obtained with the API key"
-          : session.source === "refresh"
-            ? "token refreshed ahead of expiry, with the refresh token"
-            : "token obtained again with the API key"
-      yield* Console.log(`${yield* elapsed}  ${how}; expires in ${expiresIn}s`)
-      previous = session.accessToken
+          : session.source === "authenticate"
+            ? "token obtained again with the API key"
+            : obtained < previous.expiresAt.getTime()
+              ? "token refreshed ahead of expiry, with the refresh token"
+              : "token refreshed after the previous one expired, with the refresh token"
+      yield* Console.log(`${at(obtained)}  ${how}; it expires at ${at(session.expiresAt.getTime()).trim()}`)
+      previous = session
     }
     const user = yield* RevaultAuth.me
     yield* Console.log(
-      `${yield* elapsed}  GET /users/me -> ${user.name ?? user.id} (${user.role ?? "?"}) in ${user.workspace ?? "?"}`
+      `${yield* now}  GET /users/me -> ${user.name ?? user.id} (${user.role ?? "?"}) in ${user.workspace ?? "?"}`
     )
     if (call < 6) yield* Effect.sleep("2 seconds")
   }

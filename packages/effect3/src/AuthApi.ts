@@ -5,6 +5,7 @@
  * even through an `HttpClient` that follows them.
  *
  * @since 0.1.0
+ * @module
  */
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -130,6 +131,9 @@ const resent = (cause: unknown): boolean => {
   }
   return false
 }
+
+// The port a request to `url` goes to, stated or the scheme's own.
+const serverPort = (url: URL): number => (url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port))
 
 const transportError = (operation: Operation, error: HttpClientError.HttpClientError) => {
   // The request's body is spent or unrenderable already; drop it anyway before keeping the error.
@@ -261,6 +265,7 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
     body: A
   ): Effect.Effect<TokenSet, AuthError> => {
     const url = `${config.baseUrl}${paths[operation]}`
+    const target = new URL(url)
     return HttpBody.jsonSchema(schema)(body).pipe(
       // Encoding a struct of strings cannot fail; a failure here is a bug, not an AuthError.
       Effect.orDie,
@@ -290,7 +295,9 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
           "revault.workspace": config.workspace,
           "http.request.method": "POST",
           "url.full": url,
-          "server.address": new URL(url).origin
+          // As OpenTelemetry's HTTP conventions (and Effect's own client spans) have them.
+          "server.address": target.hostname,
+          "server.port": serverPort(target)
         }
       })
     )

@@ -6,6 +6,7 @@
  * `HttpClient.retryTransient` and the like as you would on any client.
  *
  * @since 0.1.0
+ * @module
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"

@@ -3,6 +3,7 @@
  * of expiry in the background, retried with backoff, and never handed out expired.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -127,6 +128,29 @@ export const layer: Layer.Layer<AuthService, never, AuthApi | AuthConfig> = Laye
 /**
  * A layer for your tests: serves a fixed token, or the result of `token` on every read, with no
  * HTTP at all. Sessions say the token expires an hour after the read.
+ *
+ * @example
+ * ```ts
+ * import { assert, it } from "@effect/vitest"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ * import { AuthError, AuthService } from "effect-revault-auth"
+ *
+ * it.effect("serves the stub token", () =>
+ *   Effect.gen(function* () {
+ *     const auth = yield* AuthService.AuthService
+ *     assert.strictEqual(Redacted.value(yield* auth.accessToken), "test-token")
+ *   }).pipe(Effect.provide(AuthService.layerStub("test-token")))
+ * )
+ *
+ * it.effect("fails as a refused key does", () =>
+ *   Effect.gen(function* () {
+ *     const auth = yield* AuthService.AuthService
+ *     const error = yield* Effect.flip(auth.accessToken)
+ *     assert.strictEqual(error._tag, "UnauthorizedError")
+ *   }).pipe(Effect.provide(AuthService.layerStub(Effect.fail(AuthError.unauthorized("Invalid API key")))))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

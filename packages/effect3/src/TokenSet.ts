@@ -7,6 +7,7 @@
  * the documented ones: a missing or mistyped required field is a decode error.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Schema from "effect/Schema"
 

@@ -15,6 +15,7 @@
  * obtain a token, and the last write wins. Nothing breaks; one token is wasted.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Os from "node:os"
 import type * as FileSystem from "@effect/platform/FileSystem"

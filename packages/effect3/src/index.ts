@@ -5,6 +5,7 @@
  * import it from `effect-revault-auth/MockRevault`.
  *
  * @since 0.1.0
+ * @module
  */
 
 /**

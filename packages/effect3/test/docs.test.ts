@@ -1,6 +1,8 @@
 // The documentation cannot rot: every TypeScript block of README.md and docs/*.md is compiled
 // against the sources, every relative link must lead somewhere, every public export carries TSDoc
 // with `@since` and `@category`, and the pages that list the errors and the metrics list them all.
+// The `@example` blocks of the TSDoc in src/ are compiled the same way, and the main functions must
+// have one.
 //
 // Conventions for code blocks (also described in docs/README.md):
 // - ```ts or ```typescript: compiled by `tsc`, each block as its own ES module, with
@@ -18,11 +20,12 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync
 } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join, relative, resolve } from "node:path"
+import { basename, dirname, join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
@@ -105,9 +108,55 @@ const extractBlocks = (file: string, text: string): ReadonlyArray<Block> => {
 
 const isTypeScript = (block: Block) => block.lang === "ts" || block.lang === "typescript"
 
+// Every TypeScript file under src/, internal ones included (src/internal/shared is a link).
+const sourceFiles = (dir = "src"): ReadonlyArray<string> =>
+  readdirSync(join(root, dir))
+    .sort()
+    .flatMap((name) => {
+      const path = `${dir}/${name}`
+      if (statSync(join(root, path)).isDirectory()) return sourceFiles(path)
+      return name.endsWith(".ts") ? [path] : []
+    })
+
+/**
+ * The fenced blocks under an `@example` tag in the doc comments of a TypeScript source, with the
+ * lines they have in that file. Other blocks of a comment (a module overview's sketch) are prose.
+ */
+const extractExamples = (file: string, text: string): ReadonlyArray<Block> =>
+  [...text.matchAll(/\/\*\*[\s\S]*?\*\//g)].flatMap((comment) => {
+    // Line n (1-based) of `body` is line `opening + n - 1` of the file.
+    const opening = text.slice(0, comment.index).split("\n").length
+    const body = comment[0]
+      .replace(/\*\/$/, "")
+      .split("\n")
+      .map((line, i) => (i === 0 ? line.replace(/^\/\*\*\s?/, "") : line.replace(/^\s*\* ?/, "")))
+    const blocks = extractBlocks(file, body.join("\n"))
+    const inBlocks = new Set(blocks.flatMap((b) => b.code.map((_, i) => b.line - 1 + i)))
+    return blocks
+      .filter((block) => {
+        // The tag a block belongs to is the last tag line above its fence.
+        for (let i = block.line - 3; i >= 0; i--) {
+          const tag = /^@(\w+)/.exec(body[i] ?? "")
+          if (tag !== null && !inBlocks.has(i)) return tag[1] === "example"
+        }
+        return false
+      })
+      .map((block) => ({ ...block, line: opening + block.line - 1 }))
+  })
+
+// The functions a user meets first: each has an `@example` (checked below, and compiled above).
+const mainFunctions: ReadonlyArray<readonly [module: string, name: string]> = [
+  ["RevaultAuth.ts", "layer"],
+  ["RevaultAuth.ts", "layerConfig"],
+  ["RevaultAuth.ts", "layerTest"],
+  ["AuthService.ts", "layerStub"],
+  ["AuthPool.ts", "client"],
+  ["MockRevault.ts", "layer"]
+]
+
 const run = (args: ReadonlyArray<string>, cwd: string) =>
   Effect.promise(() =>
-    promisify(execFile)(process.execPath, [...args], { cwd, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }).then(
+    promisify(execFile)(process.execPath, [...args], { cwd, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }).then(
       ({ stdout }) => ({ code: 0, stdout }),
       (error: { code?: number; stdout?: string; stderr?: string }) => ({
         code: typeof error.code === "number" ? error.code : -1,
@@ -225,15 +274,19 @@ describe("documentation", () => {
   })
 
   it.live(
-    "every ts block of README.md and docs/*.md compiles against src/",
+    "every ts block of README.md, docs/*.md and the TSDoc @examples in src/ compiles against src/",
     () =>
       Effect.gen(function* () {
         const blocks = markdownFiles().flatMap((file) =>
           extractBlocks(file, readFileSync(join(root, file), "utf8")).filter((b) => isTypeScript(b) && b.check)
         )
         assert.isAtLeast(blocks.length, 10, "expected the docs to hold TypeScript blocks")
+        const examples = sourceFiles().flatMap((file) =>
+          extractExamples(file, readFileSync(join(root, file), "utf8")).filter((b) => isTypeScript(b) && b.check)
+        )
+        assert.isAtLeast(examples.length, mainFunctions.length, "expected the TSDoc to hold @example blocks")
         const probe = extractBlocks("fixture.md", fixture).filter((b) => isTypeScript(b) && b.check)
-        const errors = yield* typecheck([...blocks, ...probe])
+        const errors = yield* typecheck([...blocks, ...examples, ...probe])
         // The checker works: the fixture's bad block fails at its line, its prelude block compiles.
         const probeErrors = errors.filter((e) => e.startsWith("fixture.md:"))
         assert.strictEqual(probeErrors.length, 1, probeErrors.join("\n"))
@@ -241,8 +294,106 @@ describe("documentation", () => {
         const docErrors = errors.filter((e) => !e.startsWith("fixture.md:"))
         assert.deepStrictEqual(docErrors, [], `code blocks that do not compile:\n${docErrors.join("\n")}`)
       }),
-    120_000
+    300_000
   )
+
+  it("extracts the ts blocks of @example tags only, at their lines in the source", () => {
+    const source = [
+      "/**", //                                 1
+      " * An overview with a sketch:", //       2
+      " *", //                                  3
+      " * ```ts", //                            4
+      " * sketch()", //                         5
+      " * ```", //                              6
+      " *", //                                  7
+      " * @example", //                         8
+      " * ```ts", //                            9
+      " * const a = 1", //                      10
+      " * ```", //                              11
+      " *", //                                  12
+      " * @since 1.0.0", //                     13
+      " */", //                                 14
+      "export const a = 1", //                  15
+      "/** @example", //                        16
+      " * ```ts", //                            17
+      " * @decorated()", //                     18
+      " * const b = 2", //                      19
+      " * ```", //                              20
+      " */" //                                  21
+    ].join("\n")
+    assert.deepStrictEqual(
+      extractExamples("x.ts", source).map((b) => [b.line, b.code.join("|")]),
+      [
+        [10, "const a = 1"],
+        [18, "@decorated()|const b = 2"]
+      ]
+    )
+  })
+
+  it("the main functions carry an @example with a ts block", () => {
+    const missing: Array<string> = []
+    for (const [module, name] of mainFunctions) {
+      const source = ts.createSourceFile(
+        module,
+        readFileSync(join(root, "src", module), "utf8"),
+        ts.ScriptTarget.Latest,
+        true
+      )
+      const declaration = source.statements
+        .filter(ts.isVariableStatement)
+        .flatMap((s) => [...s.declarationList.declarations])
+        .find((d) => d.name.getText() === name)
+      const examples = (declaration === undefined ? [] : ts.getJSDocTags(declaration))
+        .filter((tag) => tag.tagName.text === "example")
+        .map((tag) => ts.getTextOfJSDocComment(tag.comment) ?? "")
+      if (!examples.some((text) => text.includes("```ts"))) missing.push(`${module.replace(/\.ts$/, "")}.${name}`)
+    }
+    assert.deepStrictEqual(missing, [])
+  })
+
+  it("typedoc opens each module page with its overview and the index page with the README", () => {
+    // typedoc takes a file's opening comment as the module's page only when it says `@module`.
+    const noOverview = publicModules().filter((name) => {
+      const opening = /^\/\*\*([\s\S]*?)\*\//.exec(readFileSync(join(root, "src", name), "utf8"))?.[1] ?? ""
+      const prose = opening.replace(/^\s*\* ?/gm, "").split(/^@/m)[0] ?? ""
+      return !/^\s*@module\s*$/m.test(opening.replace(/^\s*\* ?/gm, "")) || prose.trim().length === 0
+    })
+    assert.deepStrictEqual(noOverview, [])
+    const options = JSON.parse(readFileSync(join(root, "typedoc.json"), "utf8"))
+    assert.strictEqual(options.readme, "README.md")
+    assert.strictEqual(options.treatWarningsAsErrors, true)
+  })
+
+  it("the docs give each line's @effect/vitest, vitest and @effect/opentelemetry versions as its package.json pins them", () => {
+    // Both lines live side by side in this repository; each page names its own line and the other.
+    const self = basename(resolve(root))
+    const other = self === "effect4" ? "effect3" : "effect4"
+    const pinned = (line: string, name: string): string => {
+      const manifest: { devDependencies?: Record<string, string> } = JSON.parse(
+        readFileSync(join(root, "..", line, "package.json"), "utf8")
+      )
+      const version = manifest.devDependencies?.[name]
+      assert.isDefined(version, `${line}: no devDependency ${name}`)
+      return version ?? ""
+    }
+    const vitest = (line: string) => `@effect/vitest@${pinned(line, "@effect/vitest")} vitest@${pinned(line, "vitest")}`
+    const otel = (line: string) => `@effect/opentelemetry@^${pinned(line, "@effect/opentelemetry")}`
+    const wanted: ReadonlyArray<readonly [file: string, text: string]> = [
+      ["README.md", `npm i -D ${vitest(self)}`],
+      ["README.md", vitest(other)],
+      ["README.md", otel(self)],
+      ["README.md", otel(other)],
+      ["docs/testing.md", `npm i -D ${vitest(self)}`],
+      ["docs/testing.md", `npm i -D ${vitest(other)}`],
+      ["docs/observability.md", otel(self)],
+      ["docs/observability.md", otel(other)]
+    ]
+    const absent = wanted.filter(([file, text]) => !readFileSync(join(root, file), "utf8").includes(text))
+    assert.deepStrictEqual(
+      absent.map(([file, text]) => `${file}: ${text}`),
+      []
+    )
+  })
 
   it("relative links lead to files that exist", () => {
     const broken: Array<string> = []

@@ -32,7 +32,64 @@ const envOf = (mock: MockRevault.Service) => ({
   REVAULT_API_KEY_SECRET: Redacted.value(mock.credentials.apiKeySecret)
 })
 
+// Each token line says when that token arrived and when it expires: "ahead of expiry" must come
+// before the previous token's expiry, "after the previous one expired" at or after it.
+const assertTimelineHolds = (stdout: string) => {
+  let expiresAt: number | undefined
+  const seconds = (text: string | undefined) => Number(text)
+  for (const line of stdout.split("\n")) {
+    const match = /^\s*([\d.]+)s {2}token (.*); it expires at ([\d.]+)s$/.exec(line)
+    if (match === null) {
+      // A token line in any other shape carries no expiry to hold its words against.
+      assert.notMatch(line, /token (obtained|refreshed)/, line)
+      continue
+    }
+    const arrived = seconds(match[1])
+    const how = match[2] ?? ""
+    if (how.startsWith("refreshed ahead of expiry")) {
+      assert.isDefined(expiresAt, line)
+      assert.isBelow(arrived, expiresAt ?? Number.NaN, line)
+    } else if (how.startsWith("refreshed after the previous one expired")) {
+      assert.isAtLeast(arrived, expiresAt ?? Number.NaN, line)
+    }
+    expiresAt = seconds(match[3])
+  }
+  assert.isDefined(expiresAt, stdout)
+}
+
 describe("examples run against MockRevault", () => {
+  it("the quickstart's timeline check refuses words that the times printed contradict", () => {
+    const first = "  0.1s  token obtained with the API key; it expires at 6.0s"
+    assertTimelineHolds(
+      [first, "  4.9s  token refreshed ahead of expiry, with the refresh token; it expires at 10.8s"].join("\n")
+    )
+    assertTimelineHolds(
+      [
+        first,
+        "  6.1s  token refreshed after the previous one expired, with the refresh token; it expires at 12.0s"
+      ].join("\n")
+    )
+    // "Ahead of expiry" once the previous token has expired, or an expiry that is never printed.
+    assert.throws(() =>
+      assertTimelineHolds(
+        [first, "  6.1s  token refreshed ahead of expiry, with the refresh token; it expires at 12.0s"].join("\n")
+      )
+    )
+    assert.throws(() =>
+      assertTimelineHolds(
+        [
+          first,
+          "  4.9s  token refreshed after the previous one expired, with the refresh token; it expires at 10.8s"
+        ].join("\n")
+      )
+    )
+    assert.throws(() =>
+      assertTimelineHolds(
+        [first, "  6.0s  token refreshed ahead of expiry, with the refresh token; expires in 4.8s"].join("\n")
+      )
+    )
+  })
+
   it.live(
     "basic.ts calls /users/me",
     () =>
@@ -108,7 +165,8 @@ describe("examples run against MockRevault", () => {
       Effect.gen(function* () {
         const result = yield* run("examples/quickstart.ts", {})
         assert.strictEqual(result.code, 0, result.stderr)
-        assert.strictEqual(result.stdout.match(/token refreshed ahead of expiry/g)?.length, 2)
+        assert.strictEqual(result.stdout.match(/token refreshed/g)?.length, 2)
+        assertTimelineHolds(result.stdout)
         assert.include(result.stdout, "GET /users/me -> Demo API operator")
         assert.notMatch(result.stdout, /eyJ[\w-]+\.[\w-]+/)
         assert.notInclude(result.stdout, MockRevault.demoCredentials.apiKeySecret)

@@ -6,6 +6,7 @@
  * `HttpClient.retryTransient` and the like as you would on any client.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

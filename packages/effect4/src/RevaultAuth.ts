@@ -6,6 +6,7 @@
  * ```
  *
  * @since 2.0.0
+ * @module
  */
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -54,6 +55,26 @@ export const fromConfigLayer = <E, R>(
 }
 
 /**
+ * The whole library from `options`: `AuthConfig`, `AuthApi`, the token manager (`AuthService`)
+ * and the authenticated client (`AuthHttpClient`), over the `HttpClient` you provide.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ * import { RevaultAuth } from "effect-revault-auth"
+ *
+ * const auth = RevaultAuth.layer({
+ *   baseUrl: "https://api.example.com/v1/rest",
+ *   workspace: "acme",
+ *   apiKeyId: "acme-key-id",
+ *   apiKeySecret: Redacted.make("acme-key-secret")
+ * })
+ *
+ * export const program = RevaultAuth.me.pipe(Effect.provide(auth), Effect.provide(NodeHttpClient.layerUndici))
+ * ```
+ *
  * @since 2.0.0
  * @category layers
  */
@@ -63,6 +84,28 @@ export const layer = (options: AuthConfig.Options): Layer.Layer<Services, AuthCo
 /**
  * {@link layer} with options from the `REVAULT_*` environment variables (see
  * `AuthConfig.layerConfig`); `overrides` win over the variables.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import * as Console from "effect/Console"
+ * import * as Effect from "effect/Effect"
+ * import { RevaultAuth } from "effect-revault-auth"
+ *
+ * const program = Effect.gen(function* () {
+ *   const user = yield* RevaultAuth.me
+ *   yield* Console.log(`Signed in as ${user.name ?? user.id}`)
+ * })
+ *
+ * // REVAULT_API_BASE_URL, REVAULT_WORKSPACE, REVAULT_API_KEY_ID, REVAULT_API_KEY_SECRET; the
+ * // override wins over REVAULT_REFRESH_AT.
+ * program.pipe(
+ *   Effect.provide(RevaultAuth.layerConfig({ refreshAt: 0.75 })),
+ *   Effect.provide(NodeHttpClient.layerUndici),
+ *   NodeRuntime.runMain
+ * )
+ * ```
  *
  * @since 2.0.0
  * @category layers

@@ -15,6 +15,7 @@
  * obtain a token, and the last write wins. Nothing breaks; one token is wasted.
  *
  * @since 2.0.0
+ * @module
  */
 import * as Os from "node:os"
 import * as Config from "effect/Config"

@@ -5,6 +5,7 @@
  * dependency) and `jose`; import it from `effect-revault-auth/MockRevault`.
  *
  * @since 2.0.0
+ * @module
  */
 
 /**

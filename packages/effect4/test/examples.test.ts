@@ -43,7 +43,11 @@ const assertTimelineHolds = (stdout: string) => {
   const seconds = (text: string | undefined) => Number(text)
   for (const line of stdout.split("\n")) {
     const match = /^\s*([\d.]+)s {2}token (.*); it expires at ([\d.]+)s$/.exec(line)
-    if (match === null) continue
+    if (match === null) {
+      // A token line in any other shape carries no expiry to hold its words against.
+      assert.notMatch(line, /token (obtained|refreshed)/, line)
+      continue
+    }
     const arrived = seconds(match[1])
     const how = match[2] ?? ""
     if (how.startsWith("refreshed ahead of expiry")) {
@@ -58,6 +62,38 @@ const assertTimelineHolds = (stdout: string) => {
 }
 
 describe("examples run against MockRevault", () => {
+  it("the quickstart's timeline check refuses words that the times printed contradict", () => {
+    const first = "  0.1s  token obtained with the API key; it expires at 6.0s"
+    assertTimelineHolds(
+      [first, "  4.9s  token refreshed ahead of expiry, with the refresh token; it expires at 10.8s"].join("\n")
+    )
+    assertTimelineHolds(
+      [
+        first,
+        "  6.1s  token refreshed after the previous one expired, with the refresh token; it expires at 12.0s"
+      ].join("\n")
+    )
+    // "Ahead of expiry" once the previous token has expired, or an expiry that is never printed.
+    assert.throws(() =>
+      assertTimelineHolds(
+        [first, "  6.1s  token refreshed ahead of expiry, with the refresh token; it expires at 12.0s"].join("\n")
+      )
+    )
+    assert.throws(() =>
+      assertTimelineHolds(
+        [
+          first,
+          "  4.9s  token refreshed after the previous one expired, with the refresh token; it expires at 10.8s"
+        ].join("\n")
+      )
+    )
+    assert.throws(() =>
+      assertTimelineHolds(
+        [first, "  6.0s  token refreshed ahead of expiry, with the refresh token; expires in 4.8s"].join("\n")
+      )
+    )
+  })
+
   it.live("the examples run on Node 24 or later, as this line requires", () =>
     Effect.gen(function* () {
       const version = yield* Effect.promise(() =>
