@@ -12,6 +12,7 @@
  * store again after a cooldown. See `docs/fleet.md`.
  *
  * @since 2.1.0
+ * @module
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -114,6 +115,19 @@ const tuningOf = (options: Tuning): internal.Tuning => ({
  * `NodeRedis` (install the optional peer `redis`). Building it never fails and never waits for
  * Redis: the connection is opened on first use, and every failure of Redis is a fallback to
  * per-process acquisition, never an error for a token reader.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import * as Layer from "effect/Layer"
+ * import { RevaultAuth, TokenCoordinator } from "effect-revault-auth"
+ *
+ * // Every process with this layer and the same workspace and key shares one token set.
+ * export const Auth = RevaultAuth.layerConfig().pipe(
+ *   Layer.provide(NodeHttpClient.layerUndici),
+ *   Layer.provide(TokenCoordinator.layerRedis({ url: "rediss://:password@redis.internal:6380" }))
+ * )
+ * ```
  *
  * @since 2.1.0
  * @category layers

@@ -11,8 +11,9 @@
  * another version of the format reads as absent (with a debug log) and is replaced by the next
  * write. The format is the Effect 3 line's: both lines read each other's stores.
  *
- * Coordinating several processes is the store's job: two processes that start together may both
- * obtain a token, and the last write wins. Nothing breaks; one token is wasted.
+ * A store does not coordinate processes: two processes that start together may both obtain a
+ * token, and the last write wins. Nothing breaks; one token is wasted. To share one token set
+ * across a fleet, use `TokenCoordinator`.
  *
  * @since 2.0.0
  * @module
