@@ -112,6 +112,9 @@ describe("TokenCoordinator on a real redis-server", { timeout: 60_000 }, () => {
         assert.strictEqual(fleetPosts.filter((p) => p.at < first + period).length, 1)
         assert.isAtMost(fleetPosts.length, bound(last - first))
         assert.strictEqual(await staleCalls(coordinatedMock), 0)
+        // One API-key exchange, then refreshes only: a refresh token spent twice (rotated away by
+        // another process) would have been refused and followed by another exchange.
+        assert.strictEqual(fleetPosts.filter((p) => p.route === "authenticate").length, 1)
         assert.deepStrictEqual(errorsOf(fleet), {})
 
         assert.deepStrictEqual(errorsOf([wrong]), {})
