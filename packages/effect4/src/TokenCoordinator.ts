@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as internal from "./internal/tokenCoordinator.js"
 import * as memory from "./internal/tokenCoordinatorMemory.js"
 import * as redis from "./internal/tokenCoordinatorRedis.js"
@@ -82,8 +83,11 @@ export interface Tuning {
  * @category models
  */
 export interface RedisOptions extends Tuning {
-  /** `redis://[:password@]host[:port][/db]` or `rediss://...` for TLS. */
-  readonly url?: string | undefined
+  /**
+   * `redis://[:password@]host[:port][/db]` or `rediss://...` for TLS. A URL holding a password is
+   * best passed `Redacted` (read it with `Config.Redacted`): it is unwrapped only for the client.
+   */
+  readonly url?: string | Redacted.Redacted<string> | undefined
   /** A unix socket path, instead of a host in `url`. */
   readonly path?: string | undefined
   /** TLS settings beyond the URL's: a private CA, a server name. */
@@ -140,7 +144,7 @@ export const layerRedis = (options: RedisOptions = {}): Layer.Layer<TokenCoordin
       let deliver: (name: string) => Effect.Effect<void> = () => Effect.void
       const backend = yield* redis.make(
         {
-          url: options.url,
+          url: Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url,
           path: options.path,
           tls: options.tls,
           keyPrefix: options.keyPrefix ?? "revault-auth:",

@@ -1,3 +1,4 @@
+import { inspect } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,6 +16,8 @@ import * as internal from "../src/internal/tokenCoordinator.js"
 import * as memory from "../src/internal/tokenCoordinatorMemory.js"
 import { masterKey } from "../src/internal/tokenStore.js"
 import * as TokenCoordinator from "../src/TokenCoordinator.js"
+import { captureLogs } from "./support/captureLogs.js"
+import { recordingTracer } from "./support/RecordingTracer.js"
 import { makeStubApi, settle, testConfig } from "./support/StubAuthApi.js"
 
 // Short tokens: 100 s, refreshed 80 s after the request (refreshAt 0.8), usable until 90 s (skew 10 s).
@@ -242,6 +245,36 @@ describe("TokenCoordinator (memory)", () => {
       assert.strictEqual(yield* controls.commits, 2)
       const [goodToken, badToken] = yield* tokensOf([...good, ...bad])
       assert.notStrictEqual(goodToken, badToken)
+    })
+  )
+
+  it.effect("no secret, token or key id in logs, span attributes or the service's rendering", () =>
+    Effect.gen(function* () {
+      const { lines, withLogs } = captureLogs()
+      const { spans, tracer } = recordingTracer()
+      const traced = <A, E, R>(self: Effect.Effect<A, E, R>) => withLogs(Effect.withTracer(self, tracer))
+      const stub = yield* makeStubApi({ expiresInSeconds: lifetime })
+      const { context, controls } = yield* coordinatorLayer({ jitter: "1 second", cooldown: "10 seconds" })
+      yield* traced(managers(3, stub, context))
+      yield* traced(run(period + 2_000))
+      yield* controls.setMode("fail")
+      yield* traced(run(period))
+      yield* controls.setMode("up")
+      yield* traced(run(2 * period))
+      const coordinate = spans.filter((span) => span.name === "RevaultAuth.coordinate")
+      assert.isAbove(coordinate.length, 0)
+      assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.outcome") === "led"))
+      assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.outcome") === "adopted"))
+      assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.fallback") === "store-error"))
+      const service = Context.get(context, TokenCoordinator.TokenCoordinator)
+      const rendered = [
+        ...lines,
+        ...spans.flatMap((span) => [...span.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`)),
+        inspect(service),
+        JSON.stringify(service),
+        String(service)
+      ].join("\n")
+      for (const secret of ["API-KEY-SECRET", "AT-SECRET", "RT-SECRET", "kid"]) assert.notInclude(rendered, secret)
     })
   )
 })

@@ -55,7 +55,8 @@ const httpClient = dieAfterPost
 const coordinator =
   env("FLEET_COORDINATED") === "1"
     ? TokenCoordinator.layerRedis({
-        url: env("FLEET_REDIS_URL") || undefined,
+        // Passwords ride in the URL: handed over Redacted, as a program reading it from Config would.
+        url: env("FLEET_REDIS_URL") ? Redacted.make(env("FLEET_REDIS_URL")) : undefined,
         path: env("FLEET_REDIS_PATH") || undefined,
         tls: env("FLEET_REDIS_CA") ? { ca: env("FLEET_REDIS_CA") } : undefined,
         keyPrefix: env("FLEET_PREFIX", "revault-auth:"),
