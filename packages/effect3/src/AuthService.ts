@@ -37,6 +37,12 @@ export class AuthSession extends Data.TaggedClass("AuthSession")<{
   readonly expiresAt: Date
   /** When the request that obtained the token was sent, plus `refreshExpiresInSeconds`. */
   readonly refreshExpiresAt: Date
+  /**
+   * When the request that obtained the token was sent: the token's lifetime counts from then.
+   *
+   * @since 1.1.0
+   */
+  readonly sentAt: Date
   /** When the answer arrived. */
   readonly obtainedAt: Date
   readonly source: Source
@@ -90,6 +96,7 @@ export const make = Effect.gen(function* () {
   const manager = yield* internal.make<AuthSession>({
     api,
     config,
+    refreshSchedule: config.refreshSchedule,
     persistence: Option.getOrUndefined(
       Option.map(
         store,
@@ -104,6 +111,7 @@ export const make = Effect.gen(function* () {
         accessToken: cached.tokenSet.accessToken,
         expiresAt: new Date(cached.expiresAt),
         refreshExpiresAt: new Date(cached.refreshExpiresAt),
+        sentAt: new Date(cached.sentAt),
         obtainedAt: new Date(cached.obtainedAt),
         source: cached.source
       })
@@ -145,6 +153,7 @@ export const layerStub = (
         accessToken,
         expiresAt,
         refreshExpiresAt: expiresAt,
+        sentAt: new Date(now),
         obtainedAt: new Date(now),
         source: "authenticate"
       })
