@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -10,6 +11,7 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import * as TestClock from "effect/TestClock"
 import * as AuthConfig from "../src/AuthConfig.js"
+import * as AuthPool from "../src/AuthPool.js"
 import { InternalServerError } from "../src/AuthError.js"
 import type { AuthSession } from "../src/AuthService.js"
 import { settle, setup } from "./support/StubAuthApi.js"
@@ -241,5 +243,26 @@ describe("AuthConfig.refreshAhead", () => {
       const failure = yield* Effect.exit(AuthConfig.make({ ...base, refreshAt: 2 }))
       assert.isTrue(Exit.isFailure(failure) && !Cause.isDie(failure.cause))
     })
+  )
+
+  it.effect("layerConfig and AuthPool.fromConfig carry a refreshSchedule override", () =>
+    Effect.gen(function* () {
+      const custom = Schedule.spaced("1 minute")
+      const config = yield* Effect.provide(AuthConfig.AuthConfig, AuthConfig.layerConfig({ refreshSchedule: custom }))
+      assert.strictEqual(config.refreshSchedule, custom)
+      const pool = yield* AuthPool.fromConfig({ refreshSchedule: custom })
+      assert.strictEqual(pool.refreshSchedule, custom)
+    }).pipe(
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(
+          new Map([
+            ["REVAULT_API_BASE_URL", "https://api.example.com/v1/rest"],
+            ["REVAULT_WORKSPACE", "ws"],
+            ["REVAULT_API_KEY_ID", "kid"],
+            ["REVAULT_API_KEY_SECRET", "s"]
+          ])
+        )
+      )
+    )
   )
 })
