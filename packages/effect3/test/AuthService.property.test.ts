@@ -144,6 +144,6 @@ describe("AuthService under random interleavings", () => {
         // one retry per scripted failure); test/AuthService.schedule.test.ts checks the exact spacing.
         assert.isAtMost(requests, Math.ceil(elapsed / 1000) + 1 + commands.length * 6)
       }),
-    { fastCheck: { numRuns: 20 } }
+    { fastCheck: { numRuns: 12 } }
   )
 })
