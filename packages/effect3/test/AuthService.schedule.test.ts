@@ -5,16 +5,21 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import * as TestClock from "effect/TestClock"
+import { AuthApi } from "../src/AuthApi.js"
 import * as AuthConfig from "../src/AuthConfig.js"
 import { InternalServerError } from "../src/AuthError.js"
 import * as AuthPool from "../src/AuthPool.js"
 import type { AuthSession } from "../src/AuthService.js"
-import { settle, setup } from "./support/StubAuthApi.js"
+import * as AuthService from "../src/AuthService.js"
+import { TokenSet } from "../src/TokenSet.js"
+import { StoredTokenSet, TokenStore } from "../src/TokenStore.js"
+import { makeStubApi, settle, setup, testConfig } from "./support/StubAuthApi.js"
 
 // Tokens live 300 s (the stub's default), the skew is 30 s: usable until 270 s after the request,
 // refreshed ahead at 240 s by the default rule.
@@ -173,6 +178,54 @@ describe("AuthConfig.refreshSchedule", () => {
       yield* advance(12)
       // Each answer takes 3 s; the next request waits a second after it.
       assert.deepStrictEqual(yield* requestTimes(stub), [0, 4000, 8000, 12_000])
+    })
+  )
+
+  it.scoped("a usable token read from a TokenStore is refreshed when the schedule says, stepped with it", () =>
+    Effect.gen(function* () {
+      const stored = new StoredTokenSet({
+        tokenSet: new TokenSet({
+          accessToken: Redacted.make("AT-STORED"),
+          expiresInSeconds: 300,
+          refreshToken: Redacted.make("RT-STORED"),
+          refreshExpiresInSeconds: 1800
+        }),
+        source: "authenticate",
+        sentAt: 0,
+        obtainedAt: 0,
+        expiresAt: 300_000,
+        refreshExpiresAt: 1_800_000
+      })
+      const store = TokenStore.of({
+        get: () => Effect.succeed(Option.some(stored)),
+        set: () => Effect.void,
+        remove: () => Effect.void
+      })
+      yield* TestClock.adjust("10 seconds")
+      const seen: Array<AuthSession> = []
+      const refreshSchedule = Schedule.union(
+        AuthConfig.refreshAhead(0.8).pipe(
+          Schedule.tapInput((input: AuthSession) => Effect.sync(() => seen.push(input)))
+        ),
+        Schedule.spaced("1 minute")
+      )
+      const stub = yield* makeStubApi()
+      const config = yield* testConfig({ refreshSchedule })
+      const service = yield* AuthService.make.pipe(
+        Effect.provideService(AuthApi, stub.api),
+        Effect.provideService(AuthConfig.AuthConfig, config),
+        Effect.provideService(TokenStore, store)
+      )
+      assert.strictEqual(Redacted.value(yield* service.accessToken), "AT-STORED")
+      assert.strictEqual(seen[0]?.sentAt.getTime(), 0)
+      // Restored at 10 s: a minute later, not at once, and not 240 s after it was sent.
+      yield* advance(59)
+      assert.deepStrictEqual(yield* requestTimes(stub), [])
+      yield* advance(1)
+      assert.deepStrictEqual(
+        (yield* stub.calls).map((call) => [call.operation, call.at]),
+        [["refresh", 70_000]]
+      )
     })
   )
 
