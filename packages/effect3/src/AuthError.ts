@@ -148,18 +148,35 @@ export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>
   }
 }
 
-// The first message and any system error code down the cause chain: "fetch failed" alone hides
-// the ECONNREFUSED beneath it.
-const describeCause = (cause: unknown): string => {
-  const parts: Array<string> = []
-  let current = cause
+// The codes of an error and its causes (`ECONNREFUSED`, `UND_ERR_SOCKET`): what went wrong on the wire.
+const codesOf = (error: unknown): Array<string> => {
+  const codes: Array<string> = []
+  let current = error
   for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    if (Predicate.hasProperty(current, "code") && typeof current.code === "string") parts.push(current.code)
-    else if (depth === 0)
-      parts.push(Predicate.hasProperty(current, "message") ? String(current.message) : String(current))
+    if (Predicate.hasProperty(current, "code") && typeof current.code === "string") codes.push(current.code)
     current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
   }
-  return parts.join(": ")
+  return codes
+}
+
+// The HTTP client's own message ("Transport error (POST ...)") says again what this error says;
+// what it adds is its description, the codes below it and where the request went. Any other
+// cause: its message and the codes below it ("fetch failed" alone hides the ECONNREFUSED).
+const describeCause = (cause: unknown): string => {
+  const request = cause
+  if (Predicate.hasProperty(request, "methodAndUrl") && typeof request.methodAndUrl === "string") {
+    const description =
+      Predicate.hasProperty(request, "description") && typeof request.description === "string"
+        ? [request.description]
+        : []
+    const said = [...description, ...codesOf(Predicate.hasProperty(request, "cause") ? request.cause : undefined)]
+    return `${said.length === 0 ? "no connection" : said.join(": ")} (${request.methodAndUrl})`
+  }
+  const own =
+    Predicate.hasProperty(cause, "code") && typeof cause.code === "string"
+      ? []
+      : [Predicate.hasProperty(cause, "message") ? String(cause.message) : String(cause)]
+  return [...own, ...codesOf(cause)].join(": ")
 }
 
 /**

@@ -754,7 +754,8 @@ describe("AuthApi against a stub HttpClient", () => {
             span.attributes.get("url.full"),
             `https://api.example.com/v1/rest${AuthApi.paths[operation]}`
           )
-          assert.strictEqual(span.attributes.get("server.address"), "https://api.example.com")
+          assert.strictEqual(span.attributes.get("server.address"), "api.example.com")
+          assert.strictEqual(span.attributes.get("server.port"), 443)
           assert.include(requests[0]?.headers.traceparent, span.spanId)
         })
       )

@@ -128,6 +128,9 @@ const sentOnce = (body: HttpBody.Uint8Array): Effect.Effect<HttpBody.HttpBody> =
     )
   )
 
+// The port a request to `url` goes to, stated or the scheme's own.
+const serverPort = (url: URL): number => (url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port))
+
 // Transports wrap a body's failure in their own errors, a few levels deep.
 const resent = (cause: unknown): boolean => {
   let current = cause
@@ -274,6 +277,7 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
     body: A
   ): Effect.Effect<TokenSet, AuthError> => {
     const url = `${config.baseUrl}${paths[operation]}`
+    const target = new URL(url)
     return HttpBody.jsonSchema(schema)(body).pipe(
       // Encoding a struct of strings cannot fail; a failure here is a bug, not an AuthError.
       Effect.orDie,
@@ -309,7 +313,9 @@ export const make: Effect.Effect<Service, never, AuthConfig | HttpClient.HttpCli
           "revault.workspace": config.workspace,
           "http.request.method": "POST",
           "url.full": url,
-          "server.address": new URL(url).origin
+          // As OpenTelemetry's HTTP conventions (and Effect's own client spans) have them.
+          "server.address": target.hostname,
+          "server.port": serverPort(target)
         }
       })
     )

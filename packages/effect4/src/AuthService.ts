@@ -131,7 +131,14 @@ export const make: Effect.Effect<Service, never, AuthApi | AuthConfig | Scope.Sc
  * @since 2.0.0
  * @category layers
  */
-export const layer: Layer.Layer<AuthService, never, AuthApi | AuthConfig> = Layer.effect(AuthService, make)
+export const layer: Layer.Layer<AuthService, never, AuthApi | AuthConfig> = Layer.effect(
+  AuthService,
+  // Three turns of the event loop (the prefetch starts and dispatches, the socket connects, the
+  // request is written), so the first token request is on the wire when the service is handed
+  // over: the program's first burst of fibers (B2: 10,000 cold readers) would otherwise hold the
+  // loop, and the request with it, while they start. B2 measured 48 ms without, 34 ms with.
+  Effect.tap(make, () => Effect.andThen(Effect.yieldNow, Effect.andThen(Effect.yieldNow, Effect.yieldNow)))
+)
 
 /**
  * A layer for your tests: serves a fixed token, or the result of `token` on every read, with no

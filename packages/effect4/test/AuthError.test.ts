@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Option from "effect/Option"
 import {
   AuthConfigError,
@@ -124,6 +126,21 @@ describe("AuthError", () => {
 
     const odd = new TransportError({ operation: "refresh", reason: "Transport", cause: "socket closed" })
     assert.strictEqual(odd.message, "transport failure: socket closed")
+  })
+
+  it("TransportError from the HTTP client: its codes and where, not its wording again", () => {
+    const refused = new TransportError({
+      operation: "authenticate",
+      reason: "Transport",
+      cause: new HttpClientError.HttpClientError({
+        reason: new HttpClientError.TransportError({
+          request: HttpClientRequest.post("http://127.0.0.1:9/v1/rest/auth/token"),
+          cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" })
+        })
+      })
+    })
+    assert.strictEqual(refused.message, "transport failure: ECONNREFUSED (POST http://127.0.0.1:9/v1/rest/auth/token)")
+    assert.notInclude(refused.message, "Transport error")
   })
 
   it("AuthConfigError names the field", () => {

@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -14,7 +15,7 @@ import { AuthApi } from "../src/AuthApi.js"
 import { AuthConfig } from "../src/AuthConfig.js"
 import { InternalServerError, TransportError, UnauthorizedError, UnexpectedStatusError } from "../src/AuthError.js"
 import * as AuthService from "../src/AuthService.js"
-import { settle, setup } from "./support/StubAuthApi.js"
+import { makeStubApi, settle, setup, testConfig } from "./support/StubAuthApi.js"
 
 const unauthorized = (operation: "authenticate" | "refresh") =>
   new UnauthorizedError({ operation, status: 401, code: "UNAUTHORIZED", message: "invalid api key", issues: [] })
@@ -41,6 +42,21 @@ describe("AuthService", () => {
       assert.strictEqual(value(first), "AT-SECRET-1")
       assert.strictEqual(value(second), "AT-SECRET-1")
       assert.strictEqual(yield* stub.count(), 1)
+    })
+  )
+
+  it.effect("layer: the prefetch's request is under way when the service is handed over", () =>
+    Effect.gen(function* () {
+      // Not after a turn the program's own first burst of fibers (10,000 cold readers) would hold.
+      const stub = yield* makeStubApi({ latency: "20 millis" })
+      const config = yield* testConfig()
+      yield* Layer.build(
+        AuthService.layer.pipe(
+          Layer.provide(Layer.succeed(AuthApi, stub.api)),
+          Layer.provide(Layer.succeed(AuthConfig, config))
+        )
+      )
+      assert.strictEqual(yield* stub.count("authenticate"), 1)
     })
   )
 

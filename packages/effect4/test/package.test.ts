@@ -5,8 +5,9 @@
 //
 // - Latest: `npm init -y && npm i effect @effect/platform-node <tarball>`, no versions and no flags:
 //   the install line of the README must resolve (no ERESOLVE) against what the registry serves today.
-// - Lower bound: the lowest `effect` and `@effect/platform-node` the peer range declares, so the
-//   declared range is one this package really works with.
+// - Lower bound: the lowest `effect` and `@effect/platform-node` the peer range declares (with
+//   `@effect/platform-node-shared` at the same floor), so the declared range is one this package
+//   really works with.
 //
 // The build goes to a staging folder (package.json, README.md, LICENSE and a fresh dist/), packed
 // from there with `npm pack`: the same files `files` selects from the repository, without touching
@@ -261,6 +262,11 @@ describe("the packed package", () => {
         const tarball = yield* pack(tmp)
         const peers = manifest(root).peerDependencies ?? {}
         const lowest = Object.entries(peers).map(([name, range]) => `${name}@${lowestOf(range)}`)
+        // `@effect/platform-node` takes its shared half with a caret range, so npm would pick that
+        // half's newest patch, which peers the newest `effect` and makes npm override the pinned one.
+        // A user pinning the floor pins the half with it; so does this test.
+        const platformNode = peers["@effect/platform-node"]
+        if (platformNode !== undefined) lowest.push(`@effect/platform-node-shared@${lowestOf(platformNode)}`)
         const project = yield* installAndUse(tmp, "lowest", tarball, lowest)
         for (const [name, range] of Object.entries(peers)) {
           assert.strictEqual(manifest(join(project, "node_modules", name)).version, lowestOf(range))
