@@ -17,6 +17,7 @@ import * as ScheduleInterval from "effect/ScheduleInterval"
 import { AuthConfigError, type AuthError } from "./AuthError.js"
 import type { AuthSession } from "./AuthService.js"
 import { nonNegativeDuration, optionalEnv, orEnv } from "./internal/config.js"
+import { variables } from "./internal/shared/cliHelp.js"
 
 /**
  * The options accepted by {@link layer} and {@link make}.
@@ -250,20 +251,13 @@ export const layer = (options: Options): Layer.Layer<AuthConfig, AuthConfigError
   Layer.effect(AuthConfig, make(options))
 
 /**
- * The environment variables {@link layerConfig} reads.
+ * The environment variables {@link layerConfig} reads (the CLI's help lists the same object,
+ * from the shared folder, without loading the library).
  *
  * @since 0.1.0
  * @category constants
  */
-export const env = {
-  baseUrl: "REVAULT_API_BASE_URL",
-  workspace: "REVAULT_WORKSPACE",
-  apiKeyId: "REVAULT_API_KEY_ID",
-  apiKeySecret: "REVAULT_API_KEY_SECRET",
-  requestTimeout: "REVAULT_REQUEST_TIMEOUT",
-  refreshAt: "REVAULT_REFRESH_AT",
-  expirySkew: "REVAULT_EXPIRY_SKEW"
-} as const
+export const env = variables
 
 /**
  * Reads the options from the environment (`REVAULT_API_BASE_URL`, `REVAULT_WORKSPACE`,

@@ -168,9 +168,8 @@ const loadedBy = (args: ReadonlyArray<string>) =>
     (dir) =>
       Effect.gen(function* () {
         const file = join(dir, "loaded.txt")
-        const hooks = pathToFileURL(fileURLToPath(new URL("./support/recordLoads.mjs", import.meta.url))).href
-        const register = `import{register}from"node:module";register(${JSON.stringify(hooks)},{data:${JSON.stringify(file)}})`
-        const result = yield* run(cliPath, args, {}, [`--import=data:text/javascript,${encodeURIComponent(register)}`])
+        const hooks = fileURLToPath(new URL("../../shared/test-support/recordLoads.mjs", import.meta.url))
+        const result = yield* run(cliPath, args, { REVAULT_AUTH_LOADED: file }, [`--import=${hooks}`])
         const urls = existsSync(file)
           ? readFileSync(file, "utf8")
               .split("\n")

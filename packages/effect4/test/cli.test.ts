@@ -175,7 +175,7 @@ const loadedBy = (args: ReadonlyArray<string>) =>
     (dir) =>
       Effect.gen(function* () {
         const file = join(dir, "loaded.txt")
-        const hooks = fileURLToPath(new URL("./support/recordLoads.mjs", import.meta.url))
+        const hooks = fileURLToPath(new URL("../../shared/test-support/recordLoads.mjs", import.meta.url))
         const result = yield* run(cliPath, args, { REVAULT_AUTH_LOADED: file }, [`--import=${hooks}`])
         const urls = existsSync(file)
           ? readFileSync(file, "utf8")

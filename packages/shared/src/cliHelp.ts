@@ -5,6 +5,7 @@
  *
  * @since 2.0.0
  */
+import { readFileSync } from "node:fs"
 
 /**
  * The process exit codes of `revault-auth`.
@@ -27,8 +28,8 @@ export const ExitCode = {
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
 /**
- * The variables `token` and `whoami` read: the CLI's copy of `AuthConfig.env` (a test checks
- * they agree), kept here because the help is printed without loading the library.
+ * The variables `token` and `whoami` read, which `AuthConfig.env` of both lines is: kept here
+ * because the help is printed without loading the library.
  *
  * @since 2.0.0
  * @category constants
@@ -340,4 +341,66 @@ export const helpPage = (
     ...section("EXIT CODES", exitCodes),
     ""
   ].join("\n")
+}
+
+// --- the command line ----------------------------------------------------------------------------
+
+const platformNode = "@effect/platform-node"
+
+const readText = (file: URL): string => {
+  try {
+    return readFileSync(file, "utf8")
+  } catch {
+    return ""
+  }
+}
+
+const isMissing = (error: unknown, name: string): boolean =>
+  error instanceof Error &&
+  "code" in error &&
+  error.code === "ERR_MODULE_NOT_FOUND" &&
+  error.message.includes(`'${name}'`)
+
+// The range the package was built against, for the install command; none if unreadable.
+const peerRange = (packageJson: string, name: string): string | undefined => {
+  try {
+    const json: unknown = JSON.parse(packageJson)
+    const peers = typeof json === "object" && json !== null && "peerDependencies" in json ? json.peerDependencies : {}
+    const range = typeof peers === "object" && peers !== null ? Object.entries(peers).find(([p]) => p === name) : []
+    return typeof range?.[1] === "string" ? range[1] : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Runs the command line of the current process: the body of each line's `src/cli.ts`.
+ * `--version` and `--help` need neither Effect nor the library: answered here, they start as fast
+ * as node itself. Any other request calls `command`, which loads what the line's CLI needs.
+ * `@effect/platform-node` is an optional peer: the library runs without it, the CLI does not;
+ * without it, one line says what to install instead of a module-resolution stack trace.
+ *
+ * @since 2.0.0
+ * @category running
+ */
+export const runCommandLine = async (
+  packageJson: URL,
+  command: (args: ReadonlyArray<string>) => Promise<void>
+): Promise<void> => {
+  const args = process.argv.slice(2)
+  const request = requestOf(args)
+  if (request._tag === "Version") {
+    process.stdout.write(`${versionIn(readText(packageJson))}\n`)
+  } else if (request._tag === "Help") {
+    const colors = canColor(process.stdout, process.env)
+    process.stdout.write(helpPage(request.command, { version: versionIn(readText(packageJson)), colors }))
+  } else {
+    try {
+      await command(args)
+    } catch (error) {
+      if (!isMissing(error, platformNode)) throw error
+      process.stderr.write(`${missingPeerMessage(platformNode, peerRange(readText(packageJson), platformNode))}\n`)
+      process.exitCode = ExitCode.config
+    }
+  }
 }

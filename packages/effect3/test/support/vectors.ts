@@ -1,5 +1,2 @@
-import { readFileSync } from "node:fs"
-
-/** Reads a shared test vector file from packages/shared/test-vectors. */
-export const readVector = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../../../shared/test-vectors/${name}`, import.meta.url), "utf8"))
+// The test vectors' readers are one file for both lines: packages/shared/test-support/vectors.ts.
+export * from "../../../shared/test-support/vectors.js"

@@ -1,12 +1,13 @@
 // Start-up time of the built CLI: `node dist/cli.js <args>` (default `--version`) against a bare
 // `node -e 0`, interleaved in one loop so that a busy machine slows both alike. Prints the medians
-// in milliseconds and the CLI's overhead over bare node. Usage: node scripts/cli-startup.mjs [runs] [args...]
+// in milliseconds and the CLI's overhead over bare node. Run from packages/effect4 or packages/effect3
+// (its dist/cli.js): node ../shared/scripts/cli-startup.mjs [runs] [args...]
 import { spawnSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 
 const runs = Number(process.argv[2] ?? 10)
 const args = process.argv.length > 3 ? process.argv.slice(3) : ["--version"]
-const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url))
+const cli = join(process.cwd(), "dist", "cli.js")
 
 const time = (argv) => {
   const start = process.hrtime.bigint()

@@ -1,15 +1,16 @@
 /**
- * `npm run bench`: runs every benchmark, one after the other, each in its own node process
- * (`node --expose-gc --import tsx bench/<file>.ts`, so no run warms up or dirties the heap of
- * the next), then prints a summary of what was judged. Exits 1 if any target was missed.
+ * `npm run bench` of either line (`tsx ../shared/bench/run.ts`, from packages/effect4 or
+ * packages/effect3): runs every benchmark of the calling line's `bench/`, one after the other,
+ * each in its own node process (`node --expose-gc --import tsx bench/<file>.ts`, so no run warms
+ * up or dirties the heap of the next), then prints a summary of what was judged. Exits 1 if any
+ * target was missed.
  *
  * `npm run bench -- b1 b4` runs only those.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { resultsDir } from "./support/report.js"
+import { join } from "node:path"
+import { resultsDir } from "./report.js"
 
 const benches = [
   { file: "b1.ts", results: ["b1-cached-read"] },
@@ -29,7 +30,7 @@ interface Judged {
   readonly pass: boolean
 }
 
-const here = dirname(fileURLToPath(import.meta.url))
+const here = join(process.cwd(), "bench")
 const wanted = process.argv.slice(2).map((a) => a.replace(/\.ts$/, "").toLowerCase())
 const selected = wanted.length === 0 ? benches : benches.filter((b) => wanted.includes(b.file.replace(/\.ts$/, "")))
 if (selected.length === 0) {
