@@ -13,7 +13,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleInterval from "effect/ScheduleInterval"
 import { AuthConfigError, type AuthError } from "./AuthError.js"
+import type { AuthSession } from "./AuthService.js"
 import { nonNegativeDuration, optionalEnv, orEnv } from "./internal/config.js"
 import { variables } from "./internal/shared/cliHelp.js"
 
@@ -31,8 +34,19 @@ export interface Options {
   readonly apiKeySecret: Redacted.Redacted<string> | string
   /** Bound on each token request. Default 10 seconds. */
   readonly requestTimeout?: Duration.DurationInput | undefined
-  /** Fraction of an access token's lifetime at which it is refreshed ahead. Default 0.8. */
+  /**
+   * Fraction of an access token's lifetime at which it is refreshed ahead. Default 0.8. The
+   * shorthand for `refreshSchedule: refreshAhead(refreshAt)`; with a `refreshSchedule`, it is the
+   * rule that takes over once that schedule is done.
+   */
   readonly refreshAt?: number | undefined
+  /**
+   * When the next refresh ahead is due: stepped once with each session obtained, its delay is the
+   * time from then until the background refresh. Default {@link refreshAhead}(`refreshAt`). The
+   * manager clamps it: never later than the moment the token stops being handed out (`expirySkew`
+   * before expiry), never sooner than {@link minRefreshInterval} after the token was obtained.
+   */
+  readonly refreshSchedule?: Schedule.Schedule<unknown, AuthSession> | undefined
   /** A token within this of its expiry is never handed out. Default 30 seconds. */
   readonly expirySkew?: Duration.DurationInput | undefined
   /** Spacing of the token manager's retries after a transient failure. Default {@link defaultRetrySchedule}. */
@@ -58,6 +72,7 @@ export interface Service {
   readonly apiKeySecret: Redacted.Redacted<string>
   readonly requestTimeout: Duration.Duration
   readonly refreshAt: number
+  readonly refreshSchedule: Schedule.Schedule<unknown, AuthSession>
   readonly expirySkew: Duration.Duration
   readonly retrySchedule: Schedule.Schedule<unknown, AuthError>
   readonly permanentRetrySchedule: Schedule.Schedule<unknown, AuthError>
@@ -113,6 +128,43 @@ export const defaultPermanentRetrySchedule: Schedule.Schedule<unknown, AuthError
   Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(60)))
 )
 
+/**
+ * The shortest time between a token's arrival and the background refresh that replaces it,
+ * whatever `refreshSchedule` says: a schedule that asks for no delay refreshes once a second, not
+ * in a request loop. A token whose usable time ends sooner is still refreshed by then.
+ *
+ * @since 1.1.0
+ * @category constants
+ */
+export const minRefreshInterval: Duration.Duration = Duration.seconds(1)
+
+const refreshAtMessage = (refreshAt: number) => `refreshAt must be a number strictly between 0 and 1 (got ${refreshAt})`
+
+const isRefreshAt = (refreshAt: number): boolean => Number.isFinite(refreshAt) && refreshAt > 0 && refreshAt < 1
+
+/**
+ * The default refresh rule as a `Schedule` for `refreshSchedule`: the next refresh ahead is due
+ * `refreshAt` × the token's lifetime after its request was sent (`AuthSession.sentAt`); the
+ * manager moves it no later than the token's usable time. Outputs the delay. It never ends.
+ *
+ * Throws a `RangeError` when `refreshAt` is not strictly between 0 and 1: a bug in the program.
+ *
+ * @since 1.1.0
+ * @category constructors
+ */
+export const refreshAhead = (refreshAt: number): Schedule.Schedule<Duration.Duration, AuthSession> => {
+  if (!isRefreshAt(refreshAt)) throw new RangeError(`AuthConfig.refreshAhead: ${refreshAtMessage(refreshAt)}`)
+  return Schedule.makeWithState(undefined, (now, session: AuthSession) => {
+    const sentAt = session.sentAt.getTime()
+    const due = Math.max(now, sentAt + refreshAt * (session.expiresAt.getTime() - sentAt))
+    return Effect.succeed([
+      undefined,
+      Duration.millis(due - now),
+      ScheduleDecision.continueWith(ScheduleInterval.after(due))
+    ] as const)
+  })
+}
+
 const loopbackHost = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
 
@@ -159,9 +211,9 @@ const nonNegative = (field: string, input: Duration.DurationInput | undefined, f
 const validRefreshAt = (input: number | undefined) =>
   input === undefined
     ? Effect.succeed(defaultRefreshAt)
-    : Number.isFinite(input) && input > 0 && input < 1
+    : isRefreshAt(input)
       ? Effect.succeed(input)
-      : fail("refreshAt", `refreshAt must be a number strictly between 0 and 1 (got ${input})`)
+      : fail("refreshAt", refreshAtMessage(input))
 
 /**
  * Validates options. Fails with an {@link AuthConfigError} naming the field; no message ever
@@ -171,23 +223,26 @@ const validRefreshAt = (input: number | undefined) =>
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Service, AuthConfigError> =>
-  Effect.all({
-    baseUrl: validBaseUrl(options.baseUrl),
-    workspace: nonEmpty("workspace", options.workspace),
-    apiKeyId: nonEmpty("apiKeyId", options.apiKeyId),
-    apiKeySecret: Effect.map(
-      nonEmpty(
-        "apiKeySecret",
-        Redacted.isRedacted(options.apiKeySecret) ? Redacted.value(options.apiKeySecret) : options.apiKeySecret
+  Effect.map(
+    Effect.all({
+      baseUrl: validBaseUrl(options.baseUrl),
+      workspace: nonEmpty("workspace", options.workspace),
+      apiKeyId: nonEmpty("apiKeyId", options.apiKeyId),
+      apiKeySecret: Effect.map(
+        nonEmpty(
+          "apiKeySecret",
+          Redacted.isRedacted(options.apiKeySecret) ? Redacted.value(options.apiKeySecret) : options.apiKeySecret
+        ),
+        Redacted.make
       ),
-      Redacted.make
-    ),
-    requestTimeout: nonNegative("requestTimeout", options.requestTimeout, defaultRequestTimeout),
-    refreshAt: validRefreshAt(options.refreshAt),
-    expirySkew: nonNegative("expirySkew", options.expirySkew, defaultExpirySkew),
-    retrySchedule: Effect.succeed(options.retrySchedule ?? defaultRetrySchedule),
-    permanentRetrySchedule: Effect.succeed(options.permanentRetrySchedule ?? defaultPermanentRetrySchedule)
-  })
+      requestTimeout: nonNegative("requestTimeout", options.requestTimeout, defaultRequestTimeout),
+      refreshAt: validRefreshAt(options.refreshAt),
+      expirySkew: nonNegative("expirySkew", options.expirySkew, defaultExpirySkew),
+      retrySchedule: Effect.succeed(options.retrySchedule ?? defaultRetrySchedule),
+      permanentRetrySchedule: Effect.succeed(options.permanentRetrySchedule ?? defaultPermanentRetrySchedule)
+    }),
+    (config): Service => ({ ...config, refreshSchedule: options.refreshSchedule ?? refreshAhead(config.refreshAt) })
+  )
 
 /**
  * @since 0.1.0
@@ -223,6 +278,7 @@ export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Opti
     requestTimeout: optionalEnv(overrides.requestTimeout, nonNegativeDuration(env.requestTimeout)),
     refreshAt: optionalEnv(overrides.refreshAt, Config.number(env.refreshAt)),
     expirySkew: optionalEnv(overrides.expirySkew, nonNegativeDuration(env.expirySkew)),
+    refreshSchedule: Config.succeed(overrides.refreshSchedule),
     retrySchedule: Config.succeed(overrides.retrySchedule),
     permanentRetrySchedule: Config.succeed(overrides.permanentRetrySchedule)
   })

@@ -38,6 +38,12 @@ export class AuthSession extends Data.TaggedClass("AuthSession")<{
   readonly expiresAt: Date
   /** When the request that obtained the token was sent, plus `refreshExpiresInSeconds`. */
   readonly refreshExpiresAt: Date
+  /**
+   * When the request that obtained the token was sent: the token's lifetime counts from then.
+   *
+   * @since 1.1.0
+   */
+  readonly sentAt: Date
   /** When the answer arrived. */
   readonly obtainedAt: Date
   readonly source: Source
@@ -91,6 +97,7 @@ export const make = Effect.gen(function* () {
   const manager = yield* internal.make<AuthSession>({
     api,
     config,
+    refreshSchedule: config.refreshSchedule,
     persistence: Option.getOrUndefined(
       Option.map(
         store,
@@ -105,6 +112,7 @@ export const make = Effect.gen(function* () {
         accessToken: cached.tokenSet.accessToken,
         expiresAt: new Date(cached.expiresAt),
         refreshExpiresAt: new Date(cached.refreshExpiresAt),
+        sentAt: new Date(cached.sentAt),
         obtainedAt: new Date(cached.obtainedAt),
         source: cached.source
       })
@@ -169,6 +177,7 @@ export const layerStub = (
         accessToken,
         expiresAt,
         refreshExpiresAt: expiresAt,
+        sentAt: new Date(now),
         obtainedAt: new Date(now),
         source: "authenticate"
       })

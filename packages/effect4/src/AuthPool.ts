@@ -378,6 +378,7 @@ export const fromConfig = (overrides: Partial<Options> = {}): Config.Config<Opti
     requestTimeout: optionalEnv(overrides.requestTimeout, nonNegativeDuration(AuthConfig.env.requestTimeout)),
     refreshAt: optionalEnv(overrides.refreshAt, Config.Number(AuthConfig.env.refreshAt)),
     expirySkew: optionalEnv(overrides.expirySkew, nonNegativeDuration(AuthConfig.env.expirySkew)),
+    refreshSchedule: Config.succeed(overrides.refreshSchedule),
     retrySchedule: Config.succeed(overrides.retrySchedule),
     permanentRetrySchedule: Config.succeed(overrides.permanentRetrySchedule),
     idleTimeToLive: optionalEnv(overrides.idleTimeToLive, nonNegativeDuration(env.idleTimeToLive)),

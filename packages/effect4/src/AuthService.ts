@@ -41,6 +41,12 @@ export class AuthSession extends Data.TaggedClass("AuthSession")<{
   readonly expiresAt: Date
   /** When the request that obtained the token was sent, plus `refreshExpiresInSeconds`. */
   readonly refreshExpiresAt: Date
+  /**
+   * When the request that obtained the token was sent: the token's lifetime counts from then.
+   *
+   * @since 2.1.0
+   */
+  readonly sentAt: Date
   /** When the answer arrived. */
   readonly obtainedAt: Date
   readonly source: Source
@@ -100,6 +106,7 @@ export const make: Effect.Effect<Service, never, AuthApi | AuthConfig | Scope.Sc
     api,
     config,
     coordination,
+    refreshSchedule: config.refreshSchedule,
     persistence: Option.getOrUndefined(
       Option.map(
         store,
@@ -114,6 +121,7 @@ export const make: Effect.Effect<Service, never, AuthApi | AuthConfig | Scope.Sc
         accessToken: cached.tokenSet.accessToken,
         expiresAt: new Date(cached.expiresAt),
         refreshExpiresAt: new Date(cached.refreshExpiresAt),
+        sentAt: new Date(cached.sentAt),
         obtainedAt: new Date(cached.obtainedAt),
         source: cached.source
       })
@@ -185,6 +193,7 @@ export const layerStub = (
         accessToken,
         expiresAt,
         refreshExpiresAt: expiresAt,
+        sentAt: new Date(now),
         obtainedAt: new Date(now),
         source: "authenticate"
       })

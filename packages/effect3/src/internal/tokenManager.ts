@@ -17,7 +17,7 @@ import * as Intervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type { Service as AuthApiService } from "../AuthApi.js"
-import type { Service as AuthConfigService } from "../AuthConfig.js"
+import { type Service as AuthConfigService, minRefreshInterval } from "../AuthConfig.js"
 import { type AuthError, AuthServiceClosedError, type Operation, TransportError } from "../AuthError.js"
 import type { TokenSet } from "../TokenSet.js"
 import { skewFor } from "./shared/expirySkew.js"
@@ -71,6 +71,10 @@ interface State<S> {
   /** The step state of `retrySchedule` and `permanentRetrySchedule`; reset by a success. */
   readonly transientStep: unknown
   readonly permanentStep: unknown
+  /** When the background refresh ahead of `current` is due, as the refresh schedule put it. */
+  readonly aheadAt: number
+  /** The step state of `refreshSchedule`, one step per token; `Done` once the schedule is done. */
+  readonly aheadStep: { readonly _tag: "Running"; readonly state: unknown } | { readonly _tag: "Done" }
   /** The scope the manager was built in is closed: every read fails at once. */
   readonly closed: boolean
 }
@@ -142,12 +146,15 @@ const describe = (error: AuthError): Record<string, string | number> =>
 export const make = <S>(options: {
   readonly api: AuthApiService
   readonly config: AuthConfigService
+  /** Stepped with each session obtained; its delay is the time until the next refresh ahead. */
+  readonly refreshSchedule: Schedule.Schedule<unknown, S>
   readonly toSession: (cached: Omit<Cached<S>, "session">) => S
   readonly persistence?: Persistence | undefined
 }) =>
   Effect.gen(function* () {
     const { api, config, persistence, toSession } = options
     const skew = Duration.toMillis(config.expirySkew)
+    const minInterval = Duration.toMillis(minRefreshInterval)
     // Closing runs the finalizers of `own` last in, first out: the driver stops, then the state is
     // marked closed, then the acquisitions are interrupted, whose last act then sees it closed.
     const own = yield* Effect.flatMap(Effect.scope, (outer) => Scope.fork(outer, ExecutionStrategy.sequential))
@@ -234,7 +241,52 @@ export const make = <S>(options: {
       return Option.some(cached)
     })
 
+    // The refresh point: refreshAt × lifetime after the request was sent, and never later than
+    // the moment the token stops being handed out. A refresh token that is dead by then does not
+    // move it: the API key takes over at the same point.
+    const defaultAhead = (cached: Cached<S>): number =>
+      cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt)
+    const refreshDue = (cached: Cached<S>): number => Math.min(defaultAhead(cached), cached.usableUntil)
+
+    // Whatever the schedule asks: never later than the token's usable time (it is not handed out
+    // past it), never sooner than `minRefreshInterval` after it arrived, or a schedule with no
+    // delay would chain requests back to back. The usable time wins: a token that short-lived is
+    // refreshed as often as its lifetime demands, as with the default rule.
+    const clampAhead = (cached: Cached<S>, at: number): number =>
+      Math.min(cached.usableUntil, Math.max(at, cached.obtainedAt + minInterval))
+
+    // The next refresh ahead of `cached`: `refreshSchedule` stepped with its session. A schedule
+    // that is done, or dies, hands over to the default rule for the rest of the manager's life.
+    const scheduleAhead = (
+      step: State<S>["aheadStep"],
+      cached: Cached<S>,
+      now: number
+    ): Effect.Effect<Pick<State<S>, "aheadAt" | "aheadStep">> => {
+      const byDefault = { aheadAt: clampAhead(cached, defaultAhead(cached)), aheadStep: { _tag: "Done" } as const }
+      if (step._tag === "Done") return Effect.succeed(byDefault)
+      return Effect.suspend(() => options.refreshSchedule.step(now, cached.session, step.state)).pipe(
+        Effect.map(([state, , decision]) =>
+          ScheduleDecision.isDone(decision)
+            ? byDefault
+            : {
+                aheadAt: clampAhead(cached, Intervals.start(decision.intervals)),
+                aheadStep: { _tag: "Running", state } as const
+              }
+        ),
+        Effect.catchAllCause((cause) =>
+          Effect.as(
+            Effect.logWarning("refreshSchedule failed; refreshing ahead by the default rule from now on").pipe(
+              Effect.annotateLogs({ ...tags, cause: Cause.pretty(cause) })
+            ),
+            byDefault
+          )
+        )
+      )
+    }
+
     const restored = yield* restore
+    const restoredAt = yield* Clock.currentTimeMillis
+    const firstStep = { _tag: "Running", state: options.refreshSchedule.initial } as const
     const state = yield* SynchronizedRef.make<State<S>>({
       current: restored,
       invalidated: false,
@@ -242,6 +294,11 @@ export const make = <S>(options: {
       failure: Option.none(),
       transientStep: config.retrySchedule.initial,
       permanentStep: config.permanentRetrySchedule.initial,
+      // A stored token still usable is refreshed ahead like one just obtained; any other is
+      // replaced at once by the first acquisition.
+      ...(Option.isSome(restored) && restored.value.usableUntil > restoredAt
+        ? yield* scheduleAhead(firstStep, restored.value, restoredAt)
+        : { aheadAt: restoredAt, aheadStep: firstStep }),
       closed: false
     })
     yield* Scope.addFinalizer(
@@ -260,12 +317,6 @@ export const make = <S>(options: {
 
     const usable = (s: State<S>, now: number): Option.Option<Cached<S>> =>
       !s.invalidated && s.current._tag === "Some" && s.current.value.usableUntil > now ? s.current : Option.none()
-
-    // The refresh point: refreshAt × lifetime after the request was sent, and never later than
-    // the moment the token stops being handed out. A refresh token that is dead by then does not
-    // move it: the API key takes over at the same point.
-    const refreshDue = (cached: Cached<S>): number =>
-      Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt), cached.usableUntil)
 
     // `attempted` names the operation under way, for a defect, which carries no operation.
     const timed = (source: Operation, call: Effect.Effect<TokenSet, AuthError>, attempted: Ref.Ref<Operation>) =>
@@ -345,7 +396,8 @@ export const make = <S>(options: {
                 inflight: Option.none(),
                 failure: Option.none(),
                 transientStep: config.retrySchedule.initial,
-                permanentStep: config.permanentRetrySchedule.initial
+                permanentStep: config.permanentRetrySchedule.initial,
+                ...(yield* scheduleAhead(s.aheadStep, cached, now))
               }
             }
             // An answer so slow that the token is already due for a refresh: starting the next
@@ -361,7 +413,7 @@ export const make = <S>(options: {
               cause: `the answer took ${took} ms, past the token's ${expired ? "expiry" : "refresh point"} (${(expired ? cached.expiresAt : refreshDue(cached)) - cached.sentAt} ms)`
             })
             return yield* failed(
-              landed,
+              { ...landed, aheadAt: refreshDue(cached) },
               Cause.fail(error),
               error,
               now,
@@ -577,6 +629,7 @@ export const make = <S>(options: {
         const next = {
           ...s,
           current: Option.map(acquired, withSession),
+          aheadAt: s.aheadAt - back,
           failure: Option.map(s.failure, (failure) => ({ ...failure, retryAt: failure.retryAt - back }))
         }
         return [acquired, next] as const
@@ -602,7 +655,7 @@ export const make = <S>(options: {
         s.failure._tag === "Some"
           ? s.failure.value.retryAt
           : s.current._tag === "Some" && !s.invalidated
-            ? refreshDue(s.current.value)
+            ? s.aheadAt
             : now
       if (due > now) {
         // A backoff can outlast the token: wake when it stops being usable, to look at the clock.

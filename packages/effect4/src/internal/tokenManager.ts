@@ -15,7 +15,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type { Service as AuthApiService } from "../AuthApi.js"
-import type { Service as AuthConfigService } from "../AuthConfig.js"
+import { type Service as AuthConfigService, minRefreshInterval } from "../AuthConfig.js"
 import { type AuthError, AuthServiceClosedError, type Operation, TransportError } from "../AuthError.js"
 import type { TokenSet } from "../TokenSet.js"
 import { usableUntil } from "./shared/expirySkew.js"
@@ -57,6 +57,9 @@ export type Reason = "initial" | "ahead" | "expired" | "invalidated" | "forced" 
 /** One step of a retry schedule, from `Schedule.toStep`: its delay, or `Done` when it gave up. */
 type Step = (now: number, input: AuthError) => Pull.Pull<[unknown, Duration.Duration], never, unknown>
 
+/** One step of `refreshSchedule`, from `Schedule.toStep`: the delay until the next refresh ahead. */
+type AheadStep<S> = (now: number, input: S) => Pull.Pull<[unknown, Duration.Duration], never, unknown>
+
 interface Failure {
   /** What readers get until `retryAt`: the error, or the defect or interruption, as it was. */
   readonly cause: Cause.Cause<AuthError>
@@ -73,6 +76,10 @@ interface State<S> {
   /** `retrySchedule` and `permanentRetrySchedule` as stepped so far; started afresh by a success. */
   readonly transientStep: Step
   readonly permanentStep: Step
+  /** When the background refresh ahead of `current` is due, as the refresh schedule put it. */
+  readonly aheadAt: number
+  /** `refreshSchedule` as stepped so far, one step per token; `undefined` once it is done. */
+  readonly aheadStep: AheadStep<S> | undefined
   /** The scope the manager was built in is closed: every read fails at once. */
   readonly closed: boolean
 }
@@ -144,6 +151,8 @@ const describe = (error: AuthError): Record<string, string | number> =>
 export const make = <S>(options: {
   readonly api: AuthApiService
   readonly config: AuthConfigService
+  /** Stepped with each session obtained; its delay is the time until the next refresh ahead. */
+  readonly refreshSchedule: Schedule.Schedule<unknown, S>
   readonly toSession: (cached: Omit<Cached<S>, "session">) => S
   readonly persistence?: Persistence | undefined
   /** The fleet this manager shares its token set with, if any (see `TokenCoordinator`). */
@@ -153,6 +162,7 @@ export const make = <S>(options: {
     const { api, config, coordination, persistence, toSession } = options
     const jitter = coordination?.jitterMillis ?? 0
     const skew = Duration.toMillis(config.expirySkew)
+    const minInterval = Duration.toMillis(minRefreshInterval)
     // Closing runs the finalizers of `own` last in, first out: the driver stops, then the state is
     // marked closed, then the acquisitions are interrupted, whose last act then sees it closed.
     const own = yield* Effect.flatMap(Effect.scope, (outer) => Scope.fork(outer, "sequential"))
@@ -243,18 +253,67 @@ export const make = <S>(options: {
       return Option.some(cached)
     })
 
+    // The refresh point: refreshAt × lifetime after the request was sent, and never later than
+    // the moment the token stops being handed out. A refresh token that is dead by then does not
+    // move it: the API key takes over at the same point. In a fleet, this process's jitter is
+    // added to every refresh point, so that processes started together do not contend at once.
+    const defaultAhead = (cached: Cached<S>): number =>
+      cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt)
+    const refreshDue = (cached: Cached<S>): number => Math.min(defaultAhead(cached) + jitter, cached.usableUntil)
+
+    // Whatever the schedule asks: never later than the token's usable time (it is not handed out
+    // past it), never sooner than `minRefreshInterval` after it arrived, or a schedule with no
+    // delay would chain requests back to back. The usable time wins: a token that short-lived is
+    // refreshed as often as its lifetime demands, as with the default rule. The fleet jitter is added.
+    const clampAhead = (cached: Cached<S>, at: number): number =>
+      Math.min(cached.usableUntil, Math.max(at + jitter, cached.obtainedAt + minInterval))
+
+    // The next refresh ahead of `cached`: `refreshSchedule` stepped with its session. A schedule
+    // that is done, or dies, hands over to the default rule for the rest of the manager's life.
+    const scheduleAhead = (
+      step: AheadStep<S> | undefined,
+      cached: Cached<S>,
+      now: number
+    ): Effect.Effect<{ readonly aheadAt: number; readonly aheadStep: AheadStep<S> | undefined }> => {
+      const byDefault = { aheadAt: clampAhead(cached, defaultAhead(cached)), aheadStep: undefined }
+      if (step === undefined) return Effect.succeed(byDefault)
+      return Pull.catchDone(
+        Effect.map(step(now, cached.session), ([, delay]) => ({
+          aheadAt: clampAhead(cached, now + Duration.toMillis(delay)),
+          aheadStep: step
+        })),
+        () => Effect.succeed(byDefault)
+      ).pipe(
+        Effect.catchCause((cause) =>
+          Effect.as(
+            Effect.logWarning("refreshSchedule failed; refreshing ahead by the default rule from now on").pipe(
+              Effect.annotateLogs({ ...tags, cause: Cause.pretty(cause) })
+            ),
+            byDefault
+          )
+        )
+      )
+    }
+
     const freshSteps = Effect.all({
       transientStep: Schedule.toStep(config.retrySchedule),
       permanentStep: Schedule.toStep(config.permanentRetrySchedule)
     })
 
     const restored = yield* restore
+    const restoredAt = yield* Clock.currentTimeMillis
+    const firstStep = yield* Schedule.toStep(options.refreshSchedule)
     const state = yield* SynchronizedRef.make<State<S>>({
       current: restored,
       invalidated: false,
       inflight: Option.none(),
       failure: Option.none(),
       ...(yield* freshSteps),
+      // A stored token still usable is refreshed ahead like one just obtained; any other is
+      // replaced at once by the first acquisition.
+      ...(Option.isSome(restored) && restored.value.usableUntil > restoredAt
+        ? yield* scheduleAhead(firstStep, restored.value, restoredAt)
+        : { aheadAt: restoredAt, aheadStep: firstStep }),
       closed: false
     })
     yield* Scope.addFinalizer(
@@ -272,13 +331,6 @@ export const make = <S>(options: {
 
     const usable = (s: State<S>, now: number): Option.Option<Cached<S>> =>
       !s.invalidated && s.current._tag === "Some" && s.current.value.usableUntil > now ? s.current : Option.none()
-
-    // The refresh point: refreshAt × lifetime after the request was sent (plus, in a fleet, this
-    // process's jitter), and never later than
-    // the moment the token stops being handed out. A refresh token that is dead by then does not
-    // move it: the API key takes over at the same point.
-    const refreshDue = (cached: Cached<S>): number =>
-      Math.min(cached.sentAt + config.refreshAt * (cached.expiresAt - cached.sentAt) + jitter, cached.usableUntil)
 
     // `attempted` names the operation under way, for a defect, which carries no operation.
     const timed = (source: Operation, call: Effect.Effect<TokenSet, AuthError>, attempted: Ref.Ref<Operation>) =>
@@ -389,7 +441,13 @@ export const make = <S>(options: {
             yield* setRemaining((cached.expiresAt - now) / 1000)
             const landed = { ...s, current: Option.some(cached), invalidated: false }
             if (refreshDue(cached) > now) {
-              return { ...landed, inflight: Option.none(), failure: Option.none(), ...(yield* freshSteps) }
+              return {
+                ...landed,
+                inflight: Option.none(),
+                failure: Option.none(),
+                ...(yield* freshSteps),
+                ...(yield* scheduleAhead(s.aheadStep, cached, now))
+              }
             }
             // An answer so slow that the token is already due for a refresh: starting the next
             // request now would chain requests back to back, so it waits for the backoff. Readers
@@ -405,7 +463,7 @@ export const make = <S>(options: {
               cause: `the answer took ${took} ms, past the token's ${point} (${(expired ? cached.expiresAt : refreshDue(cached)) - cached.sentAt} ms)`
             })
             return yield* failed(
-              landed,
+              { ...landed, aheadAt: refreshDue(cached) },
               Cause.fail(error),
               error,
               now,
@@ -617,6 +675,7 @@ export const make = <S>(options: {
         const next = {
           ...s,
           current: Option.map(acquired, withSession),
+          aheadAt: s.aheadAt - back,
           failure: Option.map(s.failure, (failure) => ({ ...failure, retryAt: failure.retryAt - back }))
         }
         return [acquired, next] as const
@@ -642,7 +701,7 @@ export const make = <S>(options: {
         s.failure._tag === "Some"
           ? s.failure.value.retryAt
           : s.current._tag === "Some" && !s.invalidated
-            ? refreshDue(s.current.value)
+            ? s.aheadAt
             : now
       if (due > now) {
         // A backoff can outlast the token: wake when it stops being usable, to look at the clock.
