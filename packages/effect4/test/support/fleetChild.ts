@@ -61,7 +61,9 @@ const coordinator =
         tls: env("FLEET_REDIS_CA") ? { ca: env("FLEET_REDIS_CA") } : undefined,
         keyPrefix: env("FLEET_PREFIX", "revault-auth:"),
         leaseMargin: "500 millis",
-        commandTimeout: "1 second",
+        // Generous: a child whose event loop is busy with 10,000 readers on a loaded machine must not
+        // take a late answer for a dead Redis.
+        commandTimeout: "2 seconds",
         connectTimeout: "3 seconds",
         cooldown: env("FLEET_COOLDOWN", "2 seconds") as Duration.Input,
         jitter: "200 millis"
