@@ -141,6 +141,7 @@ export const layerRedis = (options: RedisOptions = {}): Layer.Layer<TokenCoordin
     TokenCoordinator,
     Effect.gen(function* () {
       const tuning = tuningOf(options)
+      // The store delivers announcements to the coordinator built on top of it: tied after both exist.
       let deliver: (name: string) => Effect.Effect<void> = () => Effect.void
       const backend = yield* redis.make(
         {
@@ -188,6 +189,7 @@ export const layerMemoryWith = (
   Layer.effect(
     TokenCoordinator,
     Effect.gen(function* () {
+      // As in layerRedis: the store's announcements reach the coordinator once both exist.
       let deliver: (name: string) => Effect.Effect<void> = () => Effect.void
       const store = yield* memory.make((name) => deliver(name))
       const made = yield* internal.make(store.backend, tuningOf(options))
