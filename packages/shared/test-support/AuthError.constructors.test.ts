@@ -1,3 +1,5 @@
+// One file for both lines: each line's test/AuthError.constructors.test.ts links here, and with
+// preserveSymlinks `../src` is the line's own src.
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

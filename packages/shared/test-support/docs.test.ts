@@ -1,3 +1,6 @@
+// One file for both lines: packages/effect4/test/docs.test.ts and packages/effect3/test/docs.test.ts
+// link here, and with preserveSymlinks `root` below is the line's folder, so each line checks its own docs.
+//
 // The documentation cannot rot: every TypeScript block of README.md and docs/*.md is compiled
 // against the sources, every relative link must lead somewhere, every public export carries TSDoc
 // with `@since` and `@category`, and the pages that list the errors and the metrics list them all.
