@@ -1,8 +1,8 @@
 /**
  * `npm run bench` of either line (`tsx ../shared/bench/run.ts`, from packages/effect4 or
  * packages/effect3): runs every benchmark of the calling line's `bench/`, one after the other,
- * each in its own node process (`node --expose-gc --import tsx bench/<file>.ts`, so no run warms
- * up or dirties the heap of the next), then prints a summary of what was judged. Exits 1 if any
+ * each in its own node process (`node --expose-gc --preserve-symlinks --import tsx bench/<file>.ts`,
+ * so no run warms up or dirties the heap of the next), then prints a summary of what was judged. Exits 1 if any
  * target was missed.
  *
  * `npm run bench -- b1 b4` runs only those.
@@ -46,7 +46,10 @@ let failed = false
 for (const bench of selected) {
   const started = Date.now()
   console.log(`\n=== ${bench.file} ===`)
-  const child = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", join(here, bench.file)], {
+  // A bench file the lines share is a link into packages/shared/bench-linked: preserving symlinks
+  // makes it import the line's own bench/support, src and effect.
+  const flags = ["--expose-gc", "--preserve-symlinks", "--preserve-symlinks-main", "--import", "tsx"]
+  const child = spawnSync(process.execPath, [...flags, join(here, bench.file)], {
     stdio: "inherit",
     timeout: 20 * 60 * 1000
   })
