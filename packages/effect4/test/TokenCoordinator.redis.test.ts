@@ -48,10 +48,16 @@ type Mock = Awaited<ReturnType<typeof mock>>
 const posts = async (m: Mock) =>
   (await Effect.runPromise(m.requests)).filter((r) => r.route === "authenticate" || r.route === "refresh")
 
+/** The POSTs as `route +ms` from the first, for a failure's message. */
+const timeline = (list: ReadonlyArray<{ readonly route: string; readonly at: number }>) =>
+  list.map((p) => `${p.route} +${p.at - (list[0]?.at ?? 0)}ms`).join(", ")
+
 /** Resource calls made with a token the mock no longer accepts (expired, or rotated away). */
 const staleCalls = async (m: Mock) =>
   (await Effect.runPromise(m.requests)).filter((r) => r.route === "me" && r.token !== "valid").length
 
+/** Before any refresh can be due: the cold start's window, whatever the lag from send to receipt. */
+const coldWindow = period / 2
 /** The issue's bound: 1 + ⌊T / (refreshAt × lifetime)⌋ + 1 over a run of length T. */
 const bound = (runMillis: number) => 1 + Math.floor(runMillis / period) + 1
 
@@ -108,13 +114,15 @@ describe("TokenCoordinator on a real redis-server", { timeout: 60_000 }, () => {
         const fleetPosts = await posts(coordinatedMock)
         const first = fleetPosts[0]?.at ?? 0
         const last = Math.max(...fleetPosts.map((p) => p.at))
-        // Cold start: one POST for the whole fleet until the first refresh is due.
-        assert.strictEqual(fleetPosts.filter((p) => p.at < first + period).length, 1)
+        // Cold start: one POST for the whole fleet. The window is half a period: the first refresh
+        // is due a period after the POST was sent, and the mock logs it when it arrives, which on a
+        // loaded machine can be a good part of a second later.
+        assert.strictEqual(fleetPosts.filter((p) => p.at < first + coldWindow).length, 1, timeline(fleetPosts))
         assert.isAtMost(fleetPosts.length, bound(last - first))
         assert.strictEqual(await staleCalls(coordinatedMock), 0)
         // One API-key exchange, then refreshes only: a refresh token spent twice (rotated away by
         // another process) would have been refused and followed by another exchange.
-        assert.strictEqual(fleetPosts.filter((p) => p.route === "authenticate").length, 1)
+        assert.strictEqual(fleetPosts.filter((p) => p.route === "authenticate").length, 1, timeline(fleetPosts))
         assert.deepStrictEqual(errorsOf(fleet), {})
 
         assert.deepStrictEqual(errorsOf([wrong]), {})
@@ -146,7 +154,7 @@ describe("TokenCoordinator on a real redis-server", { timeout: 60_000 }, () => {
       const all = await posts(m)
       const first = all[0]?.at ?? 0
       // The dead leader's POST, and one more once its lease ran out: the bound's extra one.
-      assert.strictEqual(all.filter((p) => p.at < first + period).length, 2)
+      assert.strictEqual(all.filter((p) => p.at < first + period).length, 2, timeline(all))
       assert.deepStrictEqual(errorsOf(others), {})
       assert.strictEqual(await staleCalls(m), 0)
       await Promise.all(others.map((c) => stop(c.process)))
@@ -212,7 +220,7 @@ describe("TokenCoordinator on a real redis-server", { timeout: 60_000 }, () => {
       assert.isTrue(await waitConverged([plain, tls]))
       const all = await posts(m)
       const first = all[0]?.at ?? 0
-      assert.strictEqual(all.filter((p) => p.at < first + period).length, 1)
+      assert.strictEqual(all.filter((p) => p.at < first + coldWindow).length, 1, timeline(all))
       assert.deepStrictEqual(errorsOf([plain, tls]), {})
       await Promise.all([plain, tls].map((c) => stop(c.process)))
       await tcp.stop()
