@@ -4,6 +4,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
@@ -79,6 +80,18 @@ const unauthorized = (operation: "authenticate" | "refresh") =>
 
 const tokensOf = (services: ReadonlyArray<AuthService.Service>) =>
   Effect.forEach(services, (s) => Effect.map(s.accessToken, Redacted.value))
+
+/** The fleet counters by id and attributes (`id k=v`), summed over what the registry holds. */
+const fleetCounts = Effect.map(Metric.snapshot, (snapshots) => {
+  const counts = new Map<string, number>()
+  for (const snapshot of snapshots) {
+    if (snapshot.type !== "Counter" || !snapshot.id.startsWith("revault_auth_fleet_")) continue
+    const attributes = Object.entries(snapshot.attributes ?? {}).map(([k, v]) => `${k}=${String(v)}`)
+    const key = [snapshot.id, ...attributes].join(" ")
+    counts.set(key, (counts.get(key) ?? 0) + Number(snapshot.state.count))
+  }
+  return counts
+})
 
 describe("TokenCoordinator (memory)", () => {
   it.effect("many managers make one acquisition per refresh period, and serve the same token", () =>
@@ -248,33 +261,47 @@ describe("TokenCoordinator (memory)", () => {
     })
   )
 
-  it.effect("no secret, token or key id in logs, span attributes or the service's rendering", () =>
-    Effect.gen(function* () {
-      const { lines, withLogs } = captureLogs()
-      const { spans, tracer } = recordingTracer()
-      const traced = <A, E, R>(self: Effect.Effect<A, E, R>) => withLogs(Effect.withTracer(self, tracer))
-      const stub = yield* makeStubApi({ expiresInSeconds: lifetime })
-      const { context, controls } = yield* coordinatorLayer({ jitter: "1 second", cooldown: "10 seconds" })
-      yield* traced(managers(3, stub, context))
-      yield* traced(run(period + 2_000))
-      yield* controls.setMode("fail")
-      yield* traced(run(period))
-      yield* controls.setMode("up")
-      yield* traced(run(2 * period))
-      const coordinate = spans.filter((span) => span.name === "RevaultAuth.coordinate")
-      assert.isAbove(coordinate.length, 0)
-      assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.outcome") === "led"))
-      assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.outcome") === "adopted"))
-      assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.fallback") === "store-error"))
-      const service = Context.get(context, TokenCoordinator.TokenCoordinator)
-      const rendered = [
-        ...lines,
-        ...spans.flatMap((span) => [...span.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`)),
-        inspect(service),
-        JSON.stringify(service),
-        String(service)
-      ].join("\n")
-      for (const secret of ["API-KEY-SECRET", "AT-SECRET", "RT-SECRET", "kid"]) assert.notInclude(rendered, secret)
-    })
+  it.effect(
+    "spans and metrics for leases, adopted sets, fallbacks and store errors; no secret, token or key id in logs, span attributes or the service's rendering",
+    () =>
+      Effect.gen(function* () {
+        const before = yield* fleetCounts
+        const { lines, withLogs } = captureLogs()
+        const { spans, tracer } = recordingTracer()
+        const traced = <A, E, R>(self: Effect.Effect<A, E, R>) => withLogs(Effect.withTracer(self, tracer))
+        const stub = yield* makeStubApi({ expiresInSeconds: lifetime })
+        const { context, controls } = yield* coordinatorLayer({ jitter: "1 second", cooldown: "10 seconds" })
+        yield* traced(managers(3, stub, context))
+        yield* traced(run(period + 2_000))
+        yield* controls.setMode("fail")
+        yield* traced(run(period))
+        yield* controls.setMode("up")
+        yield* traced(run(2 * period))
+        const coordinate = spans.filter((span) => span.name === "RevaultAuth.coordinate")
+        assert.isAbove(coordinate.length, 0)
+        assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.outcome") === "led"))
+        assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.outcome") === "adopted"))
+        assert.isTrue(coordinate.some((span) => span.attributes.get("revault.fleet.fallback") === "store-error"))
+        const after = yield* fleetCounts
+        const grew = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0)
+        assert.isAbove(grew("revault_auth_fleet_leases_total outcome=won"), 0)
+        assert.isAbove(grew("revault_auth_fleet_sets_adopted_total"), 0)
+        assert.isAbove(grew("revault_auth_fleet_fallbacks_total reason=store-error"), 0)
+        assert.isAbove(
+          [...after.keys()]
+            .filter((k) => k.startsWith("revault_auth_fleet_store_errors_total"))
+            .reduce((n, k) => n + grew(k), 0),
+          0
+        )
+        const service = Context.get(context, TokenCoordinator.TokenCoordinator)
+        const rendered = [
+          ...lines,
+          ...spans.flatMap((span) => [...span.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`)),
+          inspect(service),
+          JSON.stringify(service),
+          String(service)
+        ].join("\n")
+        for (const secret of ["API-KEY-SECRET", "AT-SECRET", "RT-SECRET", "kid"]) assert.notInclude(rendered, secret)
+      })
   )
 })
