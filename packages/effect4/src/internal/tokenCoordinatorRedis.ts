@@ -14,19 +14,14 @@ import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
+import type { RedisOptions } from "../TokenCoordinator.js"
 import { type Backend, bounded, type Stored, StoreError } from "./tokenCoordinator.js"
 
 /** How to reach Redis; what `TokenCoordinator.layerRedis` passes down. */
 export interface ConnectionOptions {
   readonly url?: string | undefined
   readonly path?: string | undefined
-  readonly tls?:
-    | {
-        readonly ca?: string | undefined
-        readonly rejectUnauthorized?: boolean | undefined
-        readonly servername?: string | undefined
-      }
-    | undefined
+  readonly tls?: RedisOptions["tls"]
   readonly keyPrefix: string
   readonly connectTimeout: number
   readonly commandTimeout: number
