@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { codesOf, transportDetail } from "./internal/shared/transportDetail.js"
 import { ErrorIssue } from "./TokenSet.js"
 
 /**
@@ -149,17 +150,6 @@ export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>
   }
 }
 
-// The codes of an error and its causes (`ECONNREFUSED`, `UND_ERR_SOCKET`): what went wrong on the wire.
-const codesOf = (error: unknown): Array<string> => {
-  const codes: Array<string> = []
-  let current = error
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    if (Predicate.hasProperty(current, "code") && typeof current.code === "string") codes.push(current.code)
-    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
-  }
-  return codes
-}
-
 // The HTTP client's own message ("Transport error (POST ...)") says again what this error says;
 // what it adds is its description, the codes below it and where the request went. Any other
 // cause: its message and the codes below it ("fetch failed" alone hides the ECONNREFUSED).
@@ -168,10 +158,10 @@ const describeCause = (cause: unknown): string => {
   if (Predicate.hasProperty(request, "methodAndUrl") && typeof request.methodAndUrl === "string") {
     const description =
       Predicate.hasProperty(request, "description") && typeof request.description === "string"
-        ? [request.description]
-        : []
-    const said = [...description, ...codesOf(Predicate.hasProperty(request, "cause") ? request.cause : undefined)]
-    return `${said.length === 0 ? "no connection" : said.join(": ")} (${request.methodAndUrl})`
+        ? request.description
+        : undefined
+    const below = Predicate.hasProperty(request, "cause") ? request.cause : undefined
+    return transportDetail([description, ...codesOf(below)], request.methodAndUrl)
   }
   const own =
     Predicate.hasProperty(cause, "code") && typeof cause.code === "string"

@@ -27,6 +27,7 @@ import * as Schema from "effect/Schema"
 import { AuthConfig, env, fromConfig } from "../AuthConfig.js"
 import { AuthConfigError, isAuthError, TransportError } from "../AuthError.js"
 import { canColor, commands, ExitCode, mockServerDefaults, mockServerFlags, tokenFlags } from "./shared/cliHelp.js"
+import { codesOf, transportDetail } from "./shared/transportDetail.js"
 
 export { ExitCode } from "./shared/cliHelp.js"
 
@@ -89,23 +90,9 @@ const configProblems = (error: ConfigError.ConfigError): ReadonlyArray<string> =
 const variableOf = (field: string): Option.Option<string> =>
   Option.fromNullable(Object.entries(env).find(([option]) => option === field)?.[1])
 
-// The codes of an error and its causes (`ECONNREFUSED`, `UND_ERR_SOCKET`): what went wrong on the wire.
-const codesOf = (error: unknown): ReadonlyArray<string> => {
-  const codes: Array<string> = []
-  let current = error
-  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    if ("code" in current && typeof current.code === "string") codes.push(current.code)
-    current = "cause" in current ? current.cause : undefined
-  }
-  return codes
-}
-
-// One line for a request that got no answer, the same for the token requests and `/users/me`:
-// what happened, then where.
-const transportLine = (what: ReadonlyArray<string | undefined>, where: string): string => {
-  const said = what.filter((part): part is string => part !== undefined && part !== "")
-  return `TransportError: ${said.length === 0 ? "no connection" : said.join(": ")} (${where})`
-}
+// One line for a request that got no answer, the same for the token requests and `/users/me`.
+const transportLine = (what: ReadonlyArray<string | undefined>, where: string): string =>
+  `TransportError: ${transportDetail(what, where)}`
 
 const describeTransport = (error: TransportError): string => {
   const cause = error.cause
