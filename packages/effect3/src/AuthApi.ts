@@ -41,6 +41,7 @@ import {
   UnauthorizedError,
   UnexpectedStatusError
 } from "./AuthError.js"
+import { serverPort } from "./internal/shared/baseUrl.js"
 import { parseRetryAfter } from "./internal/shared/retryAfter.js"
 import { AuthenticateRequest, ErrorBody, RefreshRequest, TokenSet } from "./TokenSet.js"
 
@@ -131,9 +132,6 @@ const resent = (cause: unknown): boolean => {
   }
   return false
 }
-
-// The port a request to `url` goes to, stated or the scheme's own.
-const serverPort = (url: URL): number => (url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port))
 
 const transportError = (operation: Operation, error: HttpClientError.HttpClientError) => {
   // The request's body is spent or unrenderable already; drop it anyway before keeping the error.

@@ -41,6 +41,7 @@ import {
   UnauthorizedError,
   UnexpectedStatusError
 } from "./AuthError.js"
+import { serverPort } from "./internal/shared/baseUrl.js"
 import { parseRetryAfter } from "./internal/shared/retryAfter.js"
 import { AuthenticateRequest, ErrorBody, RefreshRequest, TokenSet } from "./TokenSet.js"
 
@@ -128,9 +129,6 @@ const sentOnce = (body: HttpBody.Uint8Array): Effect.Effect<HttpBody.HttpBody> =
       body.contentLength
     )
   )
-
-// The port a request to `url` goes to, stated or the scheme's own.
-const serverPort = (url: URL): number => (url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port))
 
 // Transports wrap a body's failure in their own errors, a few levels deep.
 const resent = (cause: unknown): boolean => {

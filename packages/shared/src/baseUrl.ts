@@ -87,3 +87,13 @@ export const isUnder = (baseUrl: string, url: string): boolean => {
   const basePath = `${base.pathname.replace(/\/+$/, "")}/`
   return target.pathname.startsWith(basePath) && !target.pathname.slice(basePath.length).split("/").some(climbs)
 }
+
+/**
+ * The port a request to `url` goes to: the one it states, or its scheme's own (443 for `https:`,
+ * 80 otherwise).
+ *
+ * @since 2.1.0
+ * @category urls
+ */
+export const serverPort = (url: URL): number =>
+  url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port)

@@ -1,5 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { isAbsoluteUrl, isLoopbackHost, isUnder, normalizeBaseUrl } from "../../src/internal/shared/baseUrl.js"
+import {
+  isAbsoluteUrl,
+  isLoopbackHost,
+  isUnder,
+  normalizeBaseUrl,
+  serverPort
+} from "../../src/internal/shared/baseUrl.js"
 import { readVector } from "../support/vectors.js"
 
 const vectors = readVector("base-url.json") as {
@@ -42,5 +48,11 @@ describe("shared/baseUrl", () => {
     for (const host of ["10.0.0.1", "localhost.example.com", "127.0.0.1.nip.io", "::1", "0.0.0.0"]) {
       assert.isFalse(isLoopbackHost(host), host)
     }
+  })
+
+  it("serverPort: the stated port, or the scheme's own", () => {
+    assert.strictEqual(serverPort(new URL("https://api.example.com/v1")), 443)
+    assert.strictEqual(serverPort(new URL("http://api.example.com/v1")), 80)
+    assert.strictEqual(serverPort(new URL("http://127.0.0.1:4010/v1")), 4010)
   })
 })
