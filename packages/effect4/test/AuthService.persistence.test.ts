@@ -10,10 +10,10 @@ import { AuthApi } from "../src/AuthApi.js"
 import { AuthConfig } from "../src/AuthConfig.js"
 import { make as makeAuthService, type Service } from "../src/AuthService.js"
 import { MetricsByWorkspace } from "../src/internal/tokenManager.js"
-import { TokenSet } from "../src/TokenSet.js"
-import { type Key, StoredTokenSet, TokenStore, TokenStoreError } from "../src/TokenStore.js"
+import { type Key, type StoredTokenSet, TokenStore, TokenStoreError } from "../src/TokenStore.js"
 import { captureLogs } from "./support/captureLogs.js"
 import { makeStubApi, settle, testConfig } from "./support/StubAuthApi.js"
+import { storedSet } from "./support/storedSet.js"
 
 /** A TokenStore in memory, one entry per workspace and key id, counting its calls. */
 const memoryStore = () => {
@@ -35,18 +35,6 @@ const memoryStore = () => {
   })
   return { store, entries, calls }
 }
-
-const storedSet = (times: { sentAt: number; obtainedAt: number; expiresAt: number; refreshExpiresAt: number }) =>
-  new StoredTokenSet({
-    tokenSet: new TokenSet({
-      accessToken: Redacted.make("AT-STORED"),
-      expiresInSeconds: 300,
-      refreshToken: Redacted.make("RT-STORED"),
-      refreshExpiresInSeconds: 1800
-    }),
-    source: "authenticate",
-    ...times
-  })
 
 /**
  * One "process": a stub API and an AuthService on `store`, used by `use` then stopped. The stub

@@ -15,9 +15,9 @@ import { InternalServerError } from "../src/AuthError.js"
 import * as AuthPool from "../src/AuthPool.js"
 import type { AuthSession } from "../src/AuthService.js"
 import * as AuthService from "../src/AuthService.js"
-import { TokenSet } from "../src/TokenSet.js"
-import { StoredTokenSet, TokenStore } from "../src/TokenStore.js"
+import { TokenStore } from "../src/TokenStore.js"
 import { makeStubApi, settle, setup, testConfig } from "./support/StubAuthApi.js"
+import { storedSet } from "./support/storedSet.js"
 
 // Tokens live 300 s (the stub's default), the skew is 30 s: usable until 270 s after the request,
 // refreshed ahead at 240 s by the default rule.
@@ -181,19 +181,7 @@ describe("AuthConfig.refreshSchedule", () => {
 
   it.effect("a usable token read from a TokenStore is refreshed when the schedule says, stepped with it", () =>
     Effect.gen(function* () {
-      const stored = new StoredTokenSet({
-        tokenSet: new TokenSet({
-          accessToken: Redacted.make("AT-STORED"),
-          expiresInSeconds: 300,
-          refreshToken: Redacted.make("RT-STORED"),
-          refreshExpiresInSeconds: 1800
-        }),
-        source: "authenticate",
-        sentAt: 0,
-        obtainedAt: 0,
-        expiresAt: 300_000,
-        refreshExpiresAt: 1_800_000
-      })
+      const stored = storedSet({ sentAt: 0, obtainedAt: 0, expiresAt: 300_000, refreshExpiresAt: 1_800_000 })
       const store = TokenStore.of({
         get: () => Effect.succeed(Option.some(stored)),
         set: () => Effect.void,
